@@ -1,0 +1,171 @@
+//! What wraps every route: a request id and span on every log line, the 64 KiB
+//! body limit, and the conversion of every error into problem+json.
+
+use std::time::Instant;
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::problem::ApiError;
+
+/// Largest request body accepted (SPEC §2).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Header carrying the request id, in both directions.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they
+/// declare a `Content-Length`, before any handler reads them.
+pub async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large().into());
+    }
+    let body = req.take_body();
+    if !body.is_empty() {
+        match body.into_bytes_limit(MAX_BODY_BYTES).await {
+            Ok(bytes) => req.set_body(bytes),
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large().into()),
+            Err(_) => {
+                return Err(ApiError::bad_request("The request body could not be read.").into());
+            }
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Some("too-large"),
+        "Request body too large",
+        format!(
+            "Request bodies are limited to {} KiB.",
+            MAX_BODY_BYTES / 1024
+        ),
+    )
+}
+
+/// Turns any error that reached the top into a problem+json response. Our own
+/// [`ApiError`]s already are; poem's and poem-openapi's get one here.
+pub async fn to_problem(err: poem::Error) -> Response {
+    if err.is::<AuthorizationError>() {
+        return ApiError::missing_bearer().into_response();
+    }
+    let status = err.status();
+    let converted = if err.is::<ParseRequestPayloadError>() {
+        Some(ApiError::bad_request(
+            "The request body is malformed or does not match the expected schema.",
+        ))
+    } else if err.is::<ParseParamError>() || err.is::<ParsePathError>() {
+        // Parameter names and the reason carry no secrets (no parameter is one).
+        Some(ApiError::bad_request(err.to_string()))
+    } else if err.is::<ContentTypeError>() {
+        Some(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("unsupported-media-type"),
+            "Unsupported media type",
+            "This route does not accept the request's Content-Type.",
+        ))
+    } else {
+        None
+    };
+    if let Some(problem) = converted {
+        return problem.into_response();
+    }
+    let response = err.into_response();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return response;
+    }
+    let (title, detail) = match status {
+        StatusCode::NOT_FOUND => ("Not found", "No route matches this path."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Method not allowed",
+            "This route does not accept this method.",
+        ),
+        s if s.is_server_error() => {
+            tracing::error!(status = s.as_u16(), "unhandled server error");
+            (
+                "Internal server error",
+                "Something went wrong on our side; it has been logged.",
+            )
+        }
+        _ => ("Bad request", "The request could not be processed."),
+    };
+    let mut problem = ApiError::new(status, None, title, detail).into_response();
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(v) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, v.clone());
+        }
+    }
+    problem
+}
+
+/// Gives each request an id (the client's `X-Request-Id` if it is sane, else a
+/// new UUID), runs it inside a span carrying that id, logs one line when it
+/// ends, and returns the id in the response.
+pub async fn trace_request<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_sane_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let client = req.remote_addr().to_string();
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), client = %client);
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let mut response = match result {
+        Ok(r) => r.into_response(),
+        Err(e) => to_problem(e).await,
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms,
+            "request finished"
+        )
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+    Ok(response)
+}
+
+/// At most 64 characters of letters, digits, `-`, `_`, `.` — nothing that could
+/// forge log lines or carry a payload.
+fn is_sane_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sane_request_id;
+
+    #[test]
+    fn request_ids_from_clients_must_be_short_and_plain() {
+        assert!(is_sane_request_id("7f1c2a9e-0b1d-4f0e-9a77-3c3f0e5e6a11"));
+        assert!(!is_sane_request_id(""));
+        assert!(!is_sane_request_id("a b"));
+        assert!(!is_sane_request_id("x\nlevel=error"));
+        assert!(!is_sane_request_id(&"a".repeat(65)));
+    }
+}

@@ -1,0 +1,87 @@
+//! The HTTP API: routes, their documentation, and what wraps them.
+//!
+//! Handlers are thin: parse, call one [`Accounts`](crate::accounts::Accounts)
+//! method or read the key set, map the result. Requests flow
+//! `trace_request` → `to_problem` → `limit_body` → route → handler.
+
+pub mod auth;
+pub mod health;
+pub mod middleware;
+pub mod problem;
+pub mod token_api;
+pub mod users_api;
+pub mod well_known;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+use crate::accounts::Accounts;
+use crate::keys::Keyring;
+
+/// What the routes need.
+pub struct ApiContext {
+    /// The account service.
+    pub accounts: Accounts,
+    /// The key set being served.
+    pub keyring: Arc<Keyring>,
+    /// The issuer URL, without a trailing slash.
+    pub issuer: String,
+    /// JWKS `max-age`.
+    pub jwks_max_age: Duration,
+}
+
+/// The OpenAPI service of every documented route.
+pub fn api_service(
+    ctx: &ApiContext,
+) -> OpenApiService<
+    (
+        token_api::TokenApi,
+        users_api::UsersApi,
+        well_known::WellKnownApi,
+        health::HealthApi,
+    ),
+    (),
+> {
+    let apis = (
+        token_api::TokenApi {
+            accounts: ctx.accounts.clone(),
+        },
+        users_api::UsersApi {
+            accounts: ctx.accounts.clone(),
+        },
+        well_known::WellKnownApi {
+            keyring: ctx.keyring.clone(),
+            max_age: ctx.jwks_max_age,
+            metadata: well_known::ServerMetadata::new(&ctx.issuer),
+        },
+        health::HealthApi {
+            accounts: ctx.accounts.clone(),
+            keyring: ctx.keyring.clone(),
+        },
+    );
+    OpenApiService::new(apis, "sigil", env!("CARGO_PKG_VERSION")).description(
+        "A token issuer: register, log in (OAuth 2.0 password grant), refresh and log out; \
+         access tokens are JWTs signed with the key named by `kid`, verifiable offline \
+         with the JWK Set at `/.well-known/jwks.json`.",
+    )
+}
+
+/// The whole application: API, Swagger UI at `/docs`, the spec at `/openapi.json`.
+pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
+    let api = api_service(&ctx);
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    let alias = well_known::metadata_alias(well_known::ServerMetadata::new(&ctx.issuer));
+    Route::new()
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .at("/.well-known/openid-configuration", alias)
+        .nest("/", api)
+        .data(ctx.accounts)
+        .around(middleware::limit_body)
+        .catch_all_error(middleware::to_problem)
+        .around(middleware::trace_request)
+}

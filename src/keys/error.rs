@@ -1,0 +1,146 @@
+//! The one error type of the keys module.
+//!
+//! Messages name the setting or file that is wrong and never include key
+//! material: they end up in logs and in operators' terminals.
+
+use std::io;
+use std::path::PathBuf;
+
+use super::Algorithm;
+
+/// Anything that can go wrong with signing keys or the keys folder.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The configured algorithm name is not one sigil supports.
+    #[error("unknown signing algorithm {0:?}: expected \"RS256\" or \"EdDSA\"")]
+    UnknownAlgorithm(String),
+
+    /// A key state name in the manifest or configuration is unknown.
+    #[error("unknown key state {0:?}: expected \"next\", \"active\" or \"retired\"")]
+    UnknownState(String),
+
+    /// The configured RSA modulus size is not one sigil generates.
+    #[error(
+        "unsupported RSA key size {0} bits (SIGIL_RSA_BITS, --rsa-bits): use 2048, 3072 or 4096"
+    )]
+    UnsupportedRsaBits(usize),
+
+    /// Key generation failed (in practice: the system random generator).
+    #[error("cannot generate a new {alg} key: {reason}")]
+    Generate {
+        /// Algorithm of the key being generated.
+        alg: Algorithm,
+        /// What failed.
+        reason: String,
+    },
+
+    /// The PEM text is not a single unencrypted `PRIVATE KEY` block.
+    #[error("invalid PEM: {0}")]
+    Pem(String),
+
+    /// The PKCS#8 document is not an RSA or Ed25519 key that ring accepts.
+    #[error("invalid PKCS#8 private key: {0}")]
+    InvalidKey(String),
+
+    /// The key material is of another algorithm than its metadata says.
+    #[error("the key material is for {found} but its metadata says {expected}")]
+    AlgorithmMismatch {
+        /// Algorithm named by the metadata (manifest).
+        expected: Algorithm,
+        /// Algorithm of the key material.
+        found: Algorithm,
+    },
+
+    /// The kid in the metadata is not the thumbprint of the key material.
+    #[error(
+        "kid mismatch: the metadata says {expected:?} but the RFC 7638 thumbprint of the key is {actual:?}"
+    )]
+    KidMismatch {
+        /// kid named by the metadata (manifest).
+        expected: String,
+        /// Thumbprint of the key's public part.
+        actual: String,
+    },
+
+    /// Signing failed (in practice: the system random generator, which RSA
+    /// blinding needs).
+    #[error("cannot sign with key {kid}: {reason}")]
+    Sign {
+        /// Key that failed to sign.
+        kid: String,
+        /// What failed.
+        reason: &'static str,
+    },
+
+    /// The keys do not form a valid set (for example two active keys).
+    #[error("invalid key set: {0}")]
+    InvalidSet(String),
+
+    /// A key file is unreadable as a key; `source` says why.
+    #[error("key file {}: {source}", path.display())]
+    KeyFile {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Box<KeyError>,
+    },
+
+    /// The manifest is malformed or describes an invalid set.
+    #[error("manifest {}: {reason}", path.display())]
+    Manifest {
+        /// Path of `keyset.json`.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The folder has no manifest (and `load` does not create one).
+    #[error(
+        "no key set manifest at {}: start once with an empty keys folder to create one",
+        path.display()
+    )]
+    NoManifest {
+        /// Path where `keyset.json` was expected.
+        path: PathBuf,
+    },
+
+    /// First start found files but no manifest; sigil never writes keys
+    /// next to files it does not manage, so it might not overwrite them.
+    #[error(
+        "keys folder {} has no keyset.json but contains {}; refusing to create keys next to them. \
+         If they are leftovers of an interrupted first start remove them; to use existing keys, \
+         write a keyset.json that lists them",
+        path.display(),
+        files.join(", ")
+    )]
+    UnmanagedFiles {
+        /// The keys folder.
+        path: PathBuf,
+        /// Names of the files found (not their contents).
+        files: Vec<String>,
+    },
+
+    /// A file-system operation failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "read key file".
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl KeyError {
+    /// Shorthand for [`KeyError::Io`].
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        KeyError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

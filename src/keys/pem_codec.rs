@@ -1,0 +1,152 @@
+//! A minimal PEM codec for unencrypted PKCS#8 private keys (RFC 7468 §10).
+//!
+//! The `pem` crate would do, but it leaves copies of the key in buffers that
+//! are never wiped (the whitespace-free base64 text, the encoder's chunk
+//! buffer, a growing output string). Private keys are small and the format is
+//! simple, so this codec writes every intermediate into a pre-sized
+//! [`Zeroizing`] buffer instead.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use zeroize::Zeroizing;
+
+use super::KeyError;
+
+const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+const END: &str = "-----END PRIVATE KEY-----";
+/// RFC 7468 writers wrap base64 lines at 64 characters.
+const LINE_LEN: usize = 64;
+
+/// Encodes PKCS#8 DER as a `PRIVATE KEY` PEM block with a trailing newline.
+pub(crate) fn encode_private_key(der: &[u8]) -> Zeroizing<String> {
+    // Sized exactly so neither buffer reallocates (a reallocation would
+    // leave an unwiped copy behind).
+    let b64_len = base64::encoded_len(der.len(), true).unwrap_or(0);
+    let mut b64 = Zeroizing::new(vec![0u8; b64_len]);
+    let written = STANDARD.encode_slice(der, &mut b64[..]).unwrap_or(0);
+    let b64 = &b64[..written];
+
+    let lines = written.div_ceil(LINE_LEN);
+    let mut out = Zeroizing::new(String::with_capacity(
+        BEGIN.len() + 1 + written + lines + END.len() + 1,
+    ));
+    out.push_str(BEGIN);
+    out.push('\n');
+    for line in b64.chunks(LINE_LEN) {
+        // base64 output is ASCII, so every byte is one char.
+        line.iter().for_each(|&b| out.push(char::from(b)));
+        out.push('\n');
+    }
+    out.push_str(END);
+    out.push('\n');
+    out
+}
+
+/// Decodes the single `PRIVATE KEY` block of `text` into PKCS#8 DER.
+///
+/// Explanatory text before the block and whitespace anywhere are allowed;
+/// a second block, another label or bad base64 is an error. Error messages
+/// never quote the base64 body.
+pub(crate) fn decode_private_key(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let Some(begin_at) = text.find("-----BEGIN ") else {
+        return Err(KeyError::Pem(
+            "no \"-----BEGIN PRIVATE KEY-----\" line".into(),
+        ));
+    };
+    let after_begin = &text[begin_at..];
+    if !after_begin.starts_with(BEGIN) {
+        return Err(KeyError::Pem(wrong_label_reason(after_begin)));
+    }
+    let body_and_rest = &after_begin[BEGIN.len()..];
+    let Some(end_at) = body_and_rest.find(END) else {
+        return Err(KeyError::Pem(
+            "no \"-----END PRIVATE KEY-----\" line (truncated file?)".into(),
+        ));
+    };
+    let body = &body_and_rest[..end_at];
+    let rest = &body_and_rest[end_at + END.len()..];
+    if body.contains("-----") || rest.contains("-----BEGIN ") {
+        return Err(KeyError::Pem(
+            "more than one PEM block; put exactly one key in each file".into(),
+        ));
+    }
+
+    let mut compact = Zeroizing::new(Vec::with_capacity(body.len()));
+    compact.extend(body.bytes().filter(|b| !b.is_ascii_whitespace()));
+    if compact.is_empty() {
+        return Err(KeyError::Pem("the PRIVATE KEY block is empty".into()));
+    }
+    let mut der = Zeroizing::new(vec![0u8; base64::decoded_len_estimate(compact.len())]);
+    let len = STANDARD
+        .decode_slice(&compact[..], &mut der[..])
+        .map_err(|_| KeyError::Pem("the PRIVATE KEY block is not valid base64".into()))?;
+    der.truncate(len);
+    Ok(der)
+}
+
+/// Explains a block with another label, with a hint for the usual suspects.
+fn wrong_label_reason(block: &str) -> String {
+    let label = block["-----BEGIN ".len()..]
+        .split("-----")
+        .next()
+        .unwrap_or_default();
+    // Only echo labels that look like labels, never arbitrary file content.
+    let shown = if label.len() <= 40 && label.bytes().all(|b| b.is_ascii_uppercase() || b == b' ') {
+        label
+    } else {
+        "?"
+    };
+    let hint = match shown {
+        "RSA PRIVATE KEY" => {
+            "; this is a PKCS#1 key, convert it with `openssl pkcs8 -topk8 -nocrypt`"
+        }
+        "ENCRYPTED PRIVATE KEY" => "; encrypted keys are not supported, decrypt it first",
+        "OPENSSH PRIVATE KEY" => "; convert it with `ssh-keygen -p -m PKCS8`",
+        _ => "",
+    };
+    format!("expected a \"PRIVATE KEY\" block, found \"{shown}\"{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_then_decoding_returns_the_same_bytes_for_every_length() {
+        for len in [1usize, 2, 3, 47, 48, 49, 64, 200] {
+            let der: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let pem = encode_private_key(&der);
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+            assert!(pem.ends_with("-----END PRIVATE KEY-----\n"));
+            assert!(pem.lines().all(|line| line.len() <= LINE_LEN));
+            assert_eq!(&decode_private_key(&pem).unwrap()[..], &der[..]);
+        }
+    }
+
+    #[test]
+    fn decoding_accepts_crlf_line_ends_and_text_before_the_block() {
+        let pem = encode_private_key(b"hello world");
+        let crlf = format!("comment line\r\n{}", pem.replace('\n', "\r\n"));
+        assert_eq!(&decode_private_key(&crlf).unwrap()[..], b"hello world");
+    }
+
+    #[test]
+    fn decoding_rejects_truncated_blocks_other_labels_and_bad_base64() {
+        let pem = encode_private_key(&[9u8; 100]);
+        let truncated = &pem[..pem.len() / 2];
+        assert!(decode_private_key(truncated).is_err());
+        assert!(decode_private_key("").is_err());
+
+        let pkcs1 = pem.replace("PRIVATE KEY", "RSA PRIVATE KEY");
+        let message = decode_private_key(&pkcs1).unwrap_err().to_string();
+        assert!(message.contains("PKCS#1"), "{message}");
+
+        let bad = format!("{BEGIN}\nCQkJ*QkJ\n{END}\n");
+        let message = decode_private_key(&bad).unwrap_err().to_string();
+        assert!(message.contains("base64"), "{message}");
+        assert!(!message.contains('*'), "message must not quote the body");
+
+        let twice = format!("{}{}", *pem, *pem);
+        assert!(decode_private_key(&twice).is_err());
+    }
+}

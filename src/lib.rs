@@ -1,0 +1,39 @@
+//! sigil: a token issuer. Users register and log in; sigil hands out short-lived
+//! JWT access tokens signed with an asymmetric key named by `kid`, and opaque
+//! refresh tokens. Other services verify access tokens offline with the public
+//! keys published at `/.well-known/jwks.json`.
+//!
+//! # Layout
+//!
+//! Follow a request from the socket to the disk:
+//!
+//! - [`startup`] builds the [`Application`](startup::Application) from
+//!   [`config::Settings`]: opens the store, loads the keys, binds, wires routes.
+//!   `main.rs` only parses the [`cli`] and calls it.
+//! - [`http`] is the boundary: routes and their OpenAPI documentation
+//!   (`token_api`, `users_api`, `well_known`, `health`), bearer authentication
+//!   as an extractor (`auth`), the one error type (`problem`), and what wraps
+//!   every request (`middleware`: request id, body limit, problem+json).
+//! - [`accounts`] is the domain: register, log in, refresh, log out,
+//!   authenticate a bearer token, manage users; input rules and scopes; audit events.
+//! - [`password`] hashes with argon2id on a bounded set of blocking threads.
+//! - [`token`] makes and checks tokens: compact JWS (`jws`), access-token claims
+//!   (`access`), refresh tokens (`refresh`).
+//! - [`keys`] holds signing keys: generation, the keys folder on disk, the JWK
+//!   Set, and the [`Keyring`](keys::Keyring) that swaps key sets atomically.
+//! - [`store`] persists users and refresh-token families behind the
+//!   [`Store`](store::Store) trait (SQLite now; PostgreSQL joins behind the same trait).
+//! - [`config`] and [`telemetry`] read settings and set up logging.
+//!
+//! Crypto, keys and storage know nothing about HTTP.
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod password;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod token;

@@ -1,0 +1,318 @@
+//! Password hashing: argon2id in PHC strings, run off the async runtime with a
+//! bounded number of hashes in flight and a bounded queue behind them.
+//!
+//! Why bounded: argon2 is deliberately expensive (≈20 MiB and tens of
+//! milliseconds per hash). Unbounded, a login flood would take every core and
+//! every blocking thread, and `/me` or `/.well-known/jwks.json` would starve.
+//! With a fixed number of workers and a short queue, excess logins are refused
+//! at once with 503 + `Retry-After` instead.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::config::{Argon2Cost, HashingSettings};
+
+/// Largest accepted memory cost (1 GiB): each hash in flight holds this much.
+const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+
+/// Why hashing did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every worker is busy and the queue is full: try again shortly.
+    #[error("password hashing queue is full")]
+    Busy,
+    /// argon2 itself failed (should not happen with checked parameters).
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The password does not match (or there was no user: the dummy hash never matches).
+    Mismatch,
+    /// The password matches. `upgraded_hash` holds a new hash when the stored one
+    /// was made with other parameters than the current ones.
+    Match {
+        /// A replacement hash under the current parameters, if one is due.
+        upgraded_hash: Option<String>,
+    },
+}
+
+/// Checks argon2id parameters, naming the setting at fault as `(variable, flag, problem)`.
+pub fn check_cost(cost: Argon2Cost) -> Result<(), (&'static str, &'static str, String)> {
+    if cost.parallelism == 0 || cost.parallelism > 64 {
+        return Err((
+            "SIGIL_ARGON2_PARALLELISM",
+            "argon2-parallelism",
+            "must be between 1 and 64".into(),
+        ));
+    }
+    if cost.iterations == 0 || cost.iterations > 100 {
+        return Err((
+            "SIGIL_ARGON2_ITERATIONS",
+            "argon2-iterations",
+            "must be between 1 and 100".into(),
+        ));
+    }
+    if cost.memory_kib < 8 * cost.parallelism || cost.memory_kib > MAX_MEMORY_KIB {
+        return Err((
+            "SIGIL_ARGON2_MEMORY_KIB",
+            "argon2-memory-kib",
+            format!("must be between 8 × parallelism and {MAX_MEMORY_KIB}"),
+        ));
+    }
+    Ok(())
+}
+
+fn argon2(cost: Argon2Cost) -> Result<Argon2<'static>, HashError> {
+    let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+        .map_err(|e| HashError::Failed(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes and verifies passwords with the configured argon2id cost.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    cost: Argon2Cost,
+    /// Slots for hashes running or waiting; `try_acquire` failing means "queue full".
+    admission: Arc<Semaphore>,
+    /// Slots for hashes running; one blocking thread each.
+    workers: Arc<Semaphore>,
+    /// Initial permits of `admission`.
+    capacity: usize,
+    /// A hash of a random password under the current cost: verifying an unknown
+    /// email against it costs what a wrong password costs.
+    dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("cost", &self.cost)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    /// Builds the hasher, computing its dummy hash (one argon2 run, on this thread).
+    pub fn new(settings: &HashingSettings) -> Result<PasswordHasher, HashError> {
+        let mut random = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+            .map_err(|_| HashError::Failed("no randomness".into()))?;
+        let dummy_password = SecretString::from(crate::token::base64url(&random));
+        let dummy_hash = hash_now(settings.cost, &dummy_password)?;
+        Ok(PasswordHasher {
+            cost: settings.cost,
+            admission: Arc::new(Semaphore::new(settings.concurrency + settings.queue)),
+            workers: Arc::new(Semaphore::new(settings.concurrency)),
+            capacity: settings.concurrency + settings.queue,
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// Hashes a new password under the current cost.
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        let cost = self.cost;
+        self.run(move || hash_now(cost, &password)).await?
+    }
+
+    /// Verifies `password` against `stored`, or against the dummy hash when there
+    /// is no user, so both cost the same. A match under outdated parameters also
+    /// returns the upgraded hash, computed in the same slot.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> Result<Verdict, HashError> {
+        let cost = self.cost;
+        let is_real = stored.is_some();
+        let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        self.run(move || {
+            let Ok(parsed) = PasswordHash::new(&stored) else {
+                tracing::error!("a stored password hash is not a valid PHC string");
+                return Ok(Verdict::Mismatch);
+            };
+            let matches = Argon2::default()
+                .verify_password(password.expose_secret().as_bytes(), &parsed)
+                .is_ok();
+            if !(matches && is_real) {
+                return Ok(Verdict::Mismatch);
+            }
+            let upgraded_hash = if is_current(&parsed, cost) {
+                None
+            } else {
+                Some(hash_now(cost, &password)?)
+            };
+            Ok(Verdict::Match { upgraded_hash })
+        })
+        .await?
+    }
+
+    /// Hashes currently running or waiting (for metrics and tests).
+    pub fn in_flight(&self) -> usize {
+        // Permits are only ever returned, never added, so this cannot underflow.
+        self.capacity - self.admission.available_permits()
+    }
+
+    /// Takes a queue slot (or fails at once), waits for a worker, runs `work` on a
+    /// blocking thread inside the caller's span.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _queued = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
+        let _running = self
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::Failed("hasher closed".into()))?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(work))
+            .in_current_span()
+            .await
+            .map_err(|e| HashError::Failed(e.to_string()))
+    }
+}
+
+fn hash_now(cost: Argon2Cost, password: &SecretString) -> Result<String, HashError> {
+    // 16 random bytes from the operating system, as the PHC format recommends.
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| HashError::Failed("no randomness".into()))?;
+    let salt = SaltString::encode_b64(&bytes).map_err(|e| HashError::Failed(e.to_string()))?;
+    argon2(cost)?
+        .hash_password(password.expose_secret().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Failed(e.to_string()))
+}
+
+/// Whether `hash` is argon2id v19 with exactly the current cost.
+fn is_current(hash: &PasswordHash<'_>, cost: Argon2Cost) -> bool {
+    if hash.algorithm != Algorithm::Argon2id.ident() || hash.version != Some(Version::V0x13.into())
+    {
+        return false;
+    }
+    match Params::try_from(hash) {
+        Ok(p) => {
+            p.m_cost() == cost.memory_kib
+                && p.t_cost() == cost.iterations
+                && p.p_cost() == cost.parallelism
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> HashingSettings {
+        HashingSettings {
+            cost: Argon2Cost {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            },
+            concurrency: 1,
+            queue: 1,
+        }
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_no_other() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        let hash = hasher.hash(secret("correct horse")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
+        assert_eq!(
+            hasher
+                .verify(secret("correct horse"), Some(hash.clone()))
+                .await
+                .unwrap(),
+            Verdict::Match {
+                upgraded_hash: None
+            }
+        );
+        assert_eq!(
+            hasher
+                .verify(secret("wrong horse"), Some(hash))
+                .await
+                .unwrap(),
+            Verdict::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn no_stored_hash_never_matches_even_the_dummy_password() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        assert_eq!(
+            hasher.verify(secret(""), None).await.unwrap(),
+            Verdict::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_under_other_parameters_is_upgraded_on_match() {
+        let old = PasswordHasher::new(&cheap()).unwrap();
+        let hash = old.hash(secret("correct horse")).await.unwrap();
+        let mut settings = cheap();
+        settings.cost.iterations = 2;
+        let new = PasswordHasher::new(&settings).unwrap();
+        let Verdict::Match {
+            upgraded_hash: Some(upgraded),
+        } = new
+            .verify(secret("correct horse"), Some(hash))
+            .await
+            .unwrap()
+        else {
+            panic!("expected an upgraded hash");
+        };
+        assert!(
+            upgraded.starts_with("$argon2id$v=19$m=64,t=2,p=1$"),
+            "{upgraded}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        // Hold every admission slot, as a flood of requests would.
+        let _held = hasher.admission.clone().try_acquire_many_owned(2).unwrap();
+        assert_eq!(hasher.in_flight(), 2);
+        assert!(matches!(
+            hasher.hash(secret("x")).await,
+            Err(HashError::Busy)
+        ));
+    }
+
+    #[test]
+    fn cost_checks_name_the_setting_at_fault() {
+        let bad = Argon2Cost {
+            memory_kib: 4,
+            iterations: 1,
+            parallelism: 1,
+        };
+        assert_eq!(check_cost(bad).unwrap_err().0, "SIGIL_ARGON2_MEMORY_KIB");
+        let bad = Argon2Cost {
+            memory_kib: 64,
+            iterations: 0,
+            parallelism: 1,
+        };
+        assert_eq!(check_cost(bad).unwrap_err().0, "SIGIL_ARGON2_ITERATIONS");
+        assert!(check_cost(Argon2Cost::default()).is_ok());
+    }
+}

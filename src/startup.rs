@@ -1,0 +1,270 @@
+//! Building and running the server: open the database, load or create the keys,
+//! bind the listener, wire the routes. Tests call [`Application::build`] with a
+//! port-0 address and a fresh database, exactly as `sigil serve` does.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::TcpAcceptor;
+use poem::{EndpointExt, Server};
+use secrecy::ExposeSecret;
+
+use crate::accounts::{AccountError, Accounts, Registration, scopes};
+use crate::config::{CLOCK_LEEWAY, DatabaseUrl, Settings};
+use crate::keys::{KeyError, KeyFolder, Keyring};
+use crate::password::PasswordHasher;
+use crate::store::{SqliteStore, Store};
+use crate::token::access::AccessTokens;
+
+/// How long shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Why the server could not start. Messages never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open database {url}: {reason}")]
+    Database {
+        /// The URL, password masked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The keys folder could not be loaded or created.
+    #[error("cannot load keys: {0}")]
+    Keys(#[from] KeyError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens the store named by `url`, running migrations.
+pub async fn open_store(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StartupError> {
+    let failed = |reason: String| StartupError::Database {
+        url: url.redacted(),
+        reason,
+    };
+    if url.expose().starts_with("sqlite:") {
+        let store = SqliteStore::connect(url.expose())
+            .await
+            .map_err(|e| failed(describe(&e)))?;
+        Ok(Arc::new(store))
+    } else {
+        Err(failed(
+            "PostgreSQL support is not built yet; use sqlite://PATH".into(),
+        ))
+    }
+}
+
+/// The error and its causes on one line (sqlx errors do not carry passwords).
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Builds the password hasher (one argon2 run for the dummy hash) off the runtime.
+pub async fn password_hasher(settings: &Settings) -> Result<PasswordHasher, StartupError> {
+    let hashing = settings.hashing.clone();
+    tokio::task::spawn_blocking(move || PasswordHasher::new(&hashing))
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))?
+        .map_err(|e| StartupError::Other(e.to_string()))
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    issuer: String,
+    app: poem::endpoint::BoxEndpoint<'static>,
+    pid_file: Option<PathBuf>,
+}
+
+impl Application {
+    /// Opens the database, loads (or on first start creates) the keys, binds the
+    /// listener and wires the routes.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let store = open_store(&settings.database_url).await?;
+        let folder = KeyFolder::new(settings.keys_dir.clone());
+        let (alg, bits) = (settings.signing_alg, settings.rsa_bits);
+        let key_set = tokio::task::spawn_blocking(move || folder.load_or_init(alg, bits))
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))??;
+        tracing::info!(active_kid = %key_set.active().kid(), keys = key_set.keys().len(), "key set loaded");
+        let keyring = Arc::new(Keyring::new(key_set));
+        let hasher = password_hasher(&settings).await?;
+
+        let listener = tokio::net::TcpListener::bind(settings.bind)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.bind,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.bind,
+            source,
+        })?;
+        let acceptor = TcpAcceptor::from_tokio(listener).map_err(|source| StartupError::Bind {
+            addr: settings.bind,
+            source,
+        })?;
+
+        let issuer = settings
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"));
+        let audience = settings.audience.clone().unwrap_or_else(|| issuer.clone());
+        let tokens = AccessTokens {
+            issuer: issuer.clone(),
+            audience,
+            ttl: settings.access_ttl,
+            leeway: CLOCK_LEEWAY,
+        };
+        let accounts = Accounts::new(store, hasher, tokens, keyring.clone(), settings.refresh_ttl);
+        bootstrap_admin(&accounts, &settings).await?;
+
+        let app = crate::http::app(crate::http::ApiContext {
+            accounts,
+            keyring,
+            issuer: issuer.clone(),
+            jwks_max_age: settings.jwks_max_age,
+        })
+        .boxed();
+        Ok(Application {
+            acceptor,
+            local_addr,
+            issuer,
+            app,
+            pid_file: settings.pid_file,
+        })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// The issuer URL in use.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish (up to 20 s) and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        if let Some(path) = &self.pid_file {
+            write_pid_file(path)?;
+        }
+        tracing::info!(address = %self.local_addr, issuer = %self.issuer, "sigil listening");
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
+            .await;
+        if let Some(path) = &self.pid_file {
+            let _ = std::fs::remove_file(path);
+        }
+        tracing::info!("sigil stopped");
+        result
+    }
+}
+
+fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, format!("{}\n", std::process::id()))
+}
+
+/// On first start only (no users yet), creates the administrator named by
+/// `SIGIL_BOOTSTRAP_ADMIN_EMAIL` / `SIGIL_BOOTSTRAP_ADMIN_PASSWORD`.
+async fn bootstrap_admin(accounts: &Accounts, settings: &Settings) -> Result<(), StartupError> {
+    let Some(admin) = &settings.bootstrap_admin else {
+        return Ok(());
+    };
+    let fail = |e: AccountError| {
+        StartupError::Other(format!(
+            "cannot create the bootstrap administrator: {}",
+            explain(&e)
+        ))
+    };
+    if accounts.user_count().await.map_err(fail)? > 0 {
+        tracing::info!("users exist already; SIGIL_BOOTSTRAP_ADMIN_* ignored");
+        return Ok(());
+    }
+    let registration = Registration {
+        email: admin.email.clone(),
+        password: admin.password.expose_secret().to_owned().into(),
+        name: "Administrator".to_owned(),
+    };
+    match accounts
+        .create_user(registration, &[scopes::DEFAULT_SCOPES[0], scopes::ADMIN])
+        .await
+    {
+        Ok(user) => {
+            tracing::info!(target: "audit", event = "bootstrap_admin_created", user_id = %user.id);
+            Ok(())
+        }
+        // Another instance created it at the same moment: that is the same outcome.
+        Err(AccountError::EmailTaken) => Ok(()),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// A one-line explanation of an account error for operators (no secrets).
+pub fn explain(e: &AccountError) -> String {
+    match e {
+        AccountError::Invalid(errors) => errors
+            .iter()
+            .map(|f| format!("{} {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,225 @@
+//! Persistence of user accounts and refresh-token families.
+//!
+//! Callers talk to the backend-neutral [`Store`] trait only; every piece of SQL
+//! and every backend-specific detail lives in a backend module (today
+//! [`sqlite`], later a PostgreSQL twin with the same shape). Nothing here knows
+//! about HTTP.
+//!
+//! Refresh tokens are grouped in *families*: logging in starts a family, each
+//! successful refresh uses up the presented token and adds its successor to
+//! the same family. Presenting a used-up token again is treated as theft and
+//! revokes the whole family (see [`RefreshOutcome::Reused`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+mod migrate;
+pub mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+pub use sqlite::SqliteStore;
+
+/// A user account as stored.
+///
+/// `Debug` never prints the password hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable identifier, chosen by the store on creation.
+    pub id: Uuid,
+    /// The email address as registered, in its original case.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Encoded password hash (e.g. a PHC string); opaque to the store.
+    pub password_hash: String,
+    /// Scopes granted to the account, in the order they were given.
+    pub scopes: Vec<String>,
+    /// A disabled account may not log in or refresh.
+    pub disabled: bool,
+    /// When the account was created (stored with microsecond precision).
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("password_hash", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// What is needed to create a user account.
+///
+/// `Debug` never prints the password hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Email address; kept as given, matched case-insensitively.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Encoded password hash; opaque to the store.
+    pub password_hash: String,
+    /// Scopes granted to the account.
+    pub scopes: Vec<String>,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("password_hash", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+/// A partial update of a user account; `None` fields are left unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    /// Replace the account's scopes.
+    pub scopes: Option<Vec<String>>,
+    /// Disable (`Some(true)`) or re-enable (`Some(false)`) the account.
+    pub disabled: Option<bool>,
+}
+
+/// Outcome of presenting a refresh token to [`Store::rotate_refresh`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The presented token is now used up and its successor is stored in the
+    /// same family.
+    Rotated {
+        /// Owner of the family.
+        user_id: Uuid,
+        /// The family the new token joined.
+        family_id: Uuid,
+        /// The scope granted when the family was started (as given to
+        /// [`Store::create_refresh_family`]).
+        scope: String,
+    },
+    /// No token with that hash is known.
+    Unknown,
+    /// The token is past its expiry time; nothing was changed.
+    Expired,
+    /// The token's family has been revoked (logout, reuse, or the account was
+    /// disabled); nothing was changed.
+    Revoked,
+    /// The token had already been used up: the whole family has now been
+    /// revoked.
+    Reused {
+        /// Owner of the family.
+        user_id: Uuid,
+        /// The family that has just been revoked.
+        family_id: Uuid,
+    },
+}
+
+/// Errors from a [`Store`].
+///
+/// The `Display` texts are fixed and never contain SQL or values; the
+/// underlying database error is available through `source()` for logging.
+#[derive(thiserror::Error, Debug)]
+pub enum StoreError {
+    /// Another account already uses this email address (compared
+    /// case-insensitively). Detected by the database's unique index.
+    #[error("email already registered")]
+    EmailTaken,
+    /// The database cannot be reached or used right now (pool exhausted or
+    /// closed, I/O failure, database busy for too long, disk full).
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Any other database failure.
+    #[error("database error")]
+    Other(#[source] sqlx::Error),
+}
+
+/// A store shared between request handlers.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Persistence of users and refresh-token families, independent of the
+/// database behind it.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates an account with a fresh random id and `created_at` = now.
+    ///
+    /// Fails with [`StoreError::EmailTaken`] if the email is already
+    /// registered in any letter case.
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError>;
+
+    /// Finds an account by email, ignoring letter case.
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+
+    /// Finds an account by id.
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError>;
+
+    /// Replaces an account's password hash. Does nothing for an unknown id.
+    ///
+    /// Existing refresh families are left alone; call
+    /// [`Store::revoke_user_families`] too if they should end.
+    async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<(), StoreError>;
+
+    /// Lists accounts ordered by `created_at`, then `id`.
+    async fn list_users(&self, limit: u32, offset: u32) -> Result<Vec<User>, StoreError>;
+
+    /// Counts all accounts.
+    async fn count_users(&self) -> Result<u64, StoreError>;
+
+    /// Applies `patch` and returns the updated account, or `None` for an
+    /// unknown id. Disabling an account revokes all its refresh families in
+    /// the same transaction.
+    async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<User>, StoreError>;
+
+    /// Starts a new refresh family for `user_id` holding its first token;
+    /// returns the family id. `scope` (the scope granted at login, e.g.
+    /// space-separated) is kept with the family and handed back on every
+    /// rotation.
+    async fn create_refresh_family(
+        &self,
+        user_id: Uuid,
+        scope: &str,
+        token_hash: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Uuid, StoreError>;
+
+    /// Uses up the token with hash `token_hash` and stores its successor
+    /// `new_hash` in the same family, atomically. See [`RefreshOutcome`] for
+    /// the possible results; two concurrent calls with the same token never
+    /// both rotate.
+    async fn rotate_refresh(
+        &self,
+        token_hash: &[u8],
+        new_hash: &[u8],
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError>;
+
+    /// Revokes the family of the given token (logout). Returns `false` if the
+    /// token is unknown, `true` otherwise (also when it was already revoked).
+    async fn revoke_family_of(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes every refresh family of the account.
+    async fn revoke_user_families(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,383 @@
+//! SQLite backend of [`Store`].
+//!
+//! All SQL and SQLite-specific behaviour lives here: connection settings (WAL,
+//! `synchronous=FULL`, foreign keys, busy timeout), the embedded migrations,
+//! the text encoding of ids and timestamps, and the mapping of SQLite errors
+//! onto [`StoreError`]. Every writing transaction starts with
+//! `BEGIN IMMEDIATE`, so it holds the database's write lock from its first
+//! read and concurrent writers queue up instead of failing half-way.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::migrate::{EmbeddedMigration, EmbeddedMigrations};
+use super::{NewUser, RefreshOutcome, Store, StoreError, User, UserPatch};
+
+mod convert;
+mod ops;
+
+use convert::{
+    classify, create_parent_dir, encode_scopes, is_email_conflict, parse_ts, parse_uuid, ts,
+    user_from_row,
+};
+use ops::{insert_token, revoke_families_of_user, revoke_family};
+
+/// The SQLite schema, oldest first.
+const MIGRATIONS: EmbeddedMigrations = EmbeddedMigrations(&[EmbeddedMigration {
+    version: 1,
+    description: "init",
+    sql: include_str!("migrations/sqlite/0001_init.sql"),
+}]);
+
+/// Pool size used by [`SqliteStore::connect`] for a database file.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+/// How long a statement waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for a free pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `SELECT` of every user column, followed by the rest of the query.
+macro_rules! select_user {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, email, name, password_hash, scopes, disabled, created_at FROM users ",
+            $rest
+        )
+    };
+}
+
+/// A [`Store`] kept in one SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its parent directory if missing) the
+    /// database at `url`, e.g. `sqlite://data/sigil.db` or `sqlite::memory:`,
+    /// and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Like [`SqliteStore::connect`], with at most `max_connections` pooled
+    /// connections (at least one). An in-memory database always gets a single
+    /// connection that is never recycled, so every query sees the same data.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::Other)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool_options = if in_memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            create_parent_dir(options.get_filename()).await?;
+            SqlitePoolOptions::new().max_connections(max_connections.max(1))
+        };
+        let pool = pool_options
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(classify)?;
+        let migrator = MIGRATIONS.migrator().await.map_err(StoreError::Other)?;
+        migrator.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e)
+            | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => classify(e),
+            other => StoreError::Other(sqlx::Error::Migrate(Box::new(other))),
+        })?;
+        tracing::debug!("sqlite store ready");
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes every pooled connection, waiting for running queries to end.
+    /// Later calls fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The underlying pool, for tests that look at the schema directly.
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a transaction holding the write lock from the start.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(classify)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        let user = User {
+            id: Uuid::new_v4(),
+            email: new.email,
+            name: new.name,
+            password_hash: new.password_hash,
+            scopes: new.scopes,
+            disabled: false,
+            created_at: Utc::now().trunc_subsecs(6),
+        };
+        sqlx::query(
+            "INSERT INTO users (id, email, email_lower, name, password_hash, scopes, disabled, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.email)
+        .bind(user.email.to_lowercase())
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(encode_scopes(&user.scopes)?)
+        .bind(ts(user.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_email_conflict(&e) {
+                StoreError::EmailTaken
+            } else {
+                classify(e)
+            }
+        })?;
+        Ok(user)
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(select_user!("WHERE email_lower = ?"))
+            .bind(email.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(select_user!("WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn list_users(&self, limit: u32, offset: u32) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(select_user!("ORDER BY created_at, id LIMIT ? OFFSET ?"))
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(count.try_into().unwrap_or(0))
+    }
+
+    async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<User>, StoreError> {
+        let scopes = patch.scopes.as_deref().map(encode_scopes).transpose()?;
+        let id = id.to_string();
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE users SET scopes = COALESCE(?, scopes), disabled = COALESCE(?, disabled) \
+             WHERE id = ?",
+        )
+        .bind(scopes)
+        .bind(patch.disabled)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?
+        .rows_affected();
+        if changed == 0 {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(None);
+        }
+        if patch.disabled == Some(true) {
+            revoke_families_of_user(&mut tx, &id, Utc::now()).await?;
+        }
+        let row = sqlx::query(select_user!("WHERE id = ?"))
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(classify)?;
+        let user = user_from_row(&row)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(Some(user))
+    }
+
+    async fn create_refresh_family(
+        &self,
+        user_id: Uuid,
+        scope: &str,
+        token_hash: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Uuid, StoreError> {
+        let family_id = Uuid::new_v4();
+        let now = ts(Utc::now());
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO refresh_families (id, user_id, scope, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(family_id.to_string())
+        .bind(user_id.to_string())
+        .bind(scope)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        insert_token(
+            &mut tx,
+            &family_id.to_string(),
+            token_hash,
+            &now,
+            expires_at,
+        )
+        .await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(family_id)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        token_hash: &[u8],
+        new_hash: &[u8],
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT t.id, t.family_id, t.expires_at, t.used_at, f.user_id, f.scope, \
+             f.revoked_at, u.disabled FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family_id \
+             JOIN users u ON u.id = f.user_id \
+             WHERE t.token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let token_id: String = row.try_get("id").map_err(classify)?;
+        let family: String = row.try_get("family_id").map_err(classify)?;
+        let user: String = row.try_get("user_id").map_err(classify)?;
+        let revoked_at: Option<String> = row.try_get("revoked_at").map_err(classify)?;
+        let used_at: Option<String> = row.try_get("used_at").map_err(classify)?;
+        let disabled: bool = row.try_get("disabled").map_err(classify)?;
+        let expires_at = parse_ts(&row.try_get::<String, _>("expires_at").map_err(classify)?)?;
+        let (user_id, family_id) = (parse_uuid(&user)?, parse_uuid(&family)?);
+
+        // A disabled owner counts as revoked even if a family slipped past
+        // the revocation done when disabling (e.g. a login racing with it).
+        if revoked_at.is_some() || disabled {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(RefreshOutcome::Revoked);
+        }
+        let now_text = ts(now);
+        let reused = RefreshOutcome::Reused { user_id, family_id };
+        if used_at.is_some() {
+            revoke_family(&mut tx, &family, &now_text).await?;
+            tx.commit().await.map_err(classify)?;
+            return Ok(reused);
+        }
+        if expires_at <= now {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(RefreshOutcome::Expired);
+        }
+        let marked =
+            sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL")
+                .bind(&now_text)
+                .bind(&token_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?
+                .rows_affected();
+        if marked != 1 {
+            revoke_family(&mut tx, &family, &now_text).await?;
+            tx.commit().await.map_err(classify)?;
+            return Ok(reused);
+        }
+        insert_token(&mut tx, &family, new_hash, &now_text, new_expires_at).await?;
+        tx.commit().await.map_err(classify)?;
+        let scope: String = row.try_get("scope").map_err(classify)?;
+        Ok(RefreshOutcome::Rotated {
+            user_id,
+            family_id,
+            scope,
+        })
+    }
+
+    async fn revoke_family_of(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let family: Option<String> =
+            sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
+        let Some(family) = family else {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(false);
+        };
+        revoke_family(&mut tx, &family, &ts(now)).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
+    }
+
+    async fn revoke_user_families(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        revoke_families_of_user(&mut conn, &user_id.to_string(), now).await
+    }
+}

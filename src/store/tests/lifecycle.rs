@@ -1,0 +1,73 @@
+//! Tests of opening, reopening and closing a database.
+
+use chrono::Utc;
+
+use super::{fresh, later, new_user, rotated, user_with_family};
+use crate::store::{SqliteStore, Store, StoreError};
+
+#[tokio::test]
+async fn reopening_the_file_runs_migrations_again_without_error() {
+    let (_dir, url, store) = fresh().await;
+    store.close().await;
+    let again = SqliteStore::connect(&url).await.unwrap();
+    again.close().await;
+    let third = SqliteStore::connect(&url).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(third.pool())
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(third.pool())
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(third.pool())
+        .await
+        .unwrap();
+    assert_eq!(synchronous, 2, "FULL");
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_file() {
+    let (_dir, url, store) = fresh().await;
+    let now = Utc::now();
+    let (user_id, family_id) = user_with_family(&store, now).await;
+    store.set_password_hash(user_id, "new-hash").await.unwrap();
+    let before = store.user_by_id(user_id).await.unwrap().unwrap();
+    store.close().await;
+
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let after = store.user_by_email("ADA@example.com").await.unwrap();
+    assert_eq!(after.as_ref(), Some(&before));
+    assert_eq!(before.password_hash, "new-hash");
+    let outcome = store
+        .rotate_refresh(b"t0", b"t1", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, rotated(user_id, family_id));
+}
+
+#[tokio::test]
+async fn an_in_memory_database_keeps_its_data_across_queries() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    store.ping().await.unwrap();
+    let user = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(store.user_by_id(user.id).await.unwrap(), Some(user));
+    let other = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    assert_eq!(other.count_users().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_closed_store_is_unavailable_and_errors_show_no_details() {
+    let (_dir, _url, store) = fresh().await;
+    store.ping().await.unwrap();
+    store.close().await;
+    let err = store.ping().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert_eq!(err.to_string(), "database unavailable");
+}

@@ -1,0 +1,198 @@
+//! Tests of refresh-token families: rotation, reuse, expiry, revocation.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{fresh, later, new_user, rotated, user_with_family};
+use crate::store::{RefreshOutcome, SqliteStore, Store, StoreError, UserPatch};
+
+#[tokio::test]
+async fn disabling_a_user_revokes_its_refresh_families() {
+    let (_dir, _url, store) = fresh().await;
+    let now = Utc::now();
+    let (user_id, _family) = user_with_family(&store, now).await;
+
+    let patch = UserPatch {
+        scopes: None,
+        disabled: Some(true),
+    };
+    let updated = store.update_user(user_id, patch).await.unwrap().unwrap();
+    assert!(updated.disabled);
+    let outcome = store
+        .rotate_refresh(b"t0", b"t1", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Revoked);
+
+    // Re-enabling does not bring old families back.
+    let patch = UserPatch {
+        scopes: None,
+        disabled: Some(false),
+    };
+    store.update_user(user_id, patch).await.unwrap().unwrap();
+    let outcome = store
+        .rotate_refresh(b"t0", b"t1", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Revoked);
+}
+
+#[tokio::test]
+async fn a_rotated_token_presented_again_is_reused_and_revokes_its_family() {
+    let (_dir, _url, store) = fresh().await;
+    let now = Utc::now();
+    let (user_id, family_id) = user_with_family(&store, now).await;
+
+    let first = store
+        .rotate_refresh(b"t0", b"t1", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(first, rotated(user_id, family_id));
+    let second = store
+        .rotate_refresh(b"t1", b"t2", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(second, rotated(user_id, family_id));
+
+    let replay = store
+        .rotate_refresh(b"t0", b"t9", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(replay, RefreshOutcome::Reused { user_id, family_id });
+    let newest = store
+        .rotate_refresh(b"t2", b"t3", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(newest, RefreshOutcome::Revoked);
+    let replay = store
+        .rotate_refresh(b"t0", b"t9", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(replay, RefreshOutcome::Revoked);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_reported_as_expired_and_stays_usable_for_nothing() {
+    let (_dir, _url, store) = fresh().await;
+    let now = Utc::now();
+    let user = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    store
+        .create_refresh_family(user.id, "read", b"old", now)
+        .await
+        .unwrap();
+
+    let outcome = store
+        .rotate_refresh(b"old", b"new", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Expired);
+    let outcome = store
+        .rotate_refresh(b"new", b"x", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Unknown);
+}
+
+#[tokio::test]
+async fn an_unknown_token_is_reported_as_unknown() {
+    let (_dir, _url, store) = fresh().await;
+    let now = Utc::now();
+    user_with_family(&store, now).await;
+    let outcome = store
+        .rotate_refresh(b"nope", b"t1", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Unknown);
+    assert!(!store.revoke_family_of(b"nope", now).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_rotations_of_one_token_rotate_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sigil.db").display());
+    let store = Arc::new(SqliteStore::connect_with(&url, 6).await.unwrap());
+    let now = Utc::now();
+    let (user_id, family_id) = user_with_family(&store, now).await;
+
+    let tasks: Vec<_> = (0..20u8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh(b"t0", &[b'n', i], later(now), now)
+                    .await
+            })
+        })
+        .collect();
+    let mut rotations = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            outcome @ RefreshOutcome::Rotated { .. } => {
+                assert_eq!(outcome, rotated(user_id, family_id));
+                rotations += 1;
+            }
+            RefreshOutcome::Reused { .. } | RefreshOutcome::Revoked => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(rotations, 1);
+}
+
+#[tokio::test]
+async fn logging_out_revokes_the_whole_family_of_the_token() {
+    let (_dir, _url, store) = fresh().await;
+    let now = Utc::now();
+    let (user_id, family_id) = user_with_family(&store, now).await;
+    let other = store
+        .create_refresh_family(user_id, "", b"o0", later(now))
+        .await
+        .unwrap();
+    assert_ne!(other, family_id);
+    store
+        .rotate_refresh(b"t0", b"t1", later(now), now)
+        .await
+        .unwrap();
+
+    assert!(store.revoke_family_of(b"t0", now).await.unwrap());
+    assert!(store.revoke_family_of(b"t1", now).await.unwrap());
+    let outcome = store
+        .rotate_refresh(b"t1", b"t2", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Revoked);
+    let outcome = store
+        .rotate_refresh(b"o0", b"o1", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        RefreshOutcome::Rotated {
+            user_id,
+            family_id: other,
+            scope: String::new(),
+        }
+    );
+
+    store.revoke_user_families(user_id, now).await.unwrap();
+    let outcome = store
+        .rotate_refresh(b"o1", b"o2", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Revoked);
+}
+
+#[tokio::test]
+async fn a_family_for_an_unknown_user_is_refused() {
+    let (_dir, _url, store) = fresh().await;
+    let err = store
+        .create_refresh_family(Uuid::new_v4(), "read", b"t0", later(Utc::now()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+    assert_eq!(err.to_string(), "database error");
+}

@@ -1,0 +1,163 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, assert_problem, spawn_app, unique_email};
+
+#[tokio::test]
+async fn the_oauth2_password_form_logs_in() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+
+    let resp = app.login_form(&email, PASSWORD).await;
+
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    assert!(body["access_token"].is_string() && body["refresh_token"].is_string());
+}
+
+#[tokio::test]
+async fn the_form_works_without_grant_type_and_with_a_different_email_case() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+
+    let resp = app
+        .post_form(
+            "/auth/login",
+            &[("username", &email.to_uppercase()), ("password", PASSWORD)],
+        )
+        .await;
+
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn json_login_works() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+
+    let resp = app
+        .post_json(
+            "/auth/login",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_get_the_identical_401() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+
+    let wrong_password = app.login_form(&email, "not the password").await;
+    let unknown_email = app.login_form(&unique_email(), "not the password").await;
+
+    assert_eq!(wrong_password.status(), 401);
+    assert_eq!(unknown_email.status(), 401);
+    let a = wrong_password.text().await.unwrap();
+    let b = unknown_email.text().await.unwrap();
+    assert_eq!(a, b, "bodies must not tell the cases apart");
+    let body: Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn an_over_long_password_is_refused_before_hashing() {
+    let app = spawn_app().await;
+
+    let resp = app.login_form(&unique_email(), &"x".repeat(129)).await;
+
+    assert_problem(resp, 422).await;
+}
+
+#[tokio::test]
+async fn a_password_grant_without_a_password_is_an_invalid_request() {
+    let app = spawn_app().await;
+
+    let resp = app
+        .post_form(
+            "/auth/login",
+            &[("grant_type", "password"), ("username", "a@example.com")],
+        )
+        .await;
+
+    let body = assert_problem(resp, 400).await;
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn an_unknown_grant_type_is_unsupported() {
+    let app = spawn_app().await;
+
+    let resp = app
+        .post_form("/auth/login", &[("grant_type", "client_credentials")])
+        .await;
+
+    let body = assert_problem(resp, 400).await;
+    assert_eq!(body["error"], "unsupported_grant_type");
+}
+
+#[tokio::test]
+async fn a_requested_scope_narrows_the_grant_and_an_unknown_one_is_refused() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+
+    let narrowed = app
+        .post_form(
+            "/auth/login",
+            &[
+                ("username", &email),
+                ("password", PASSWORD),
+                ("scope", "profile admin"),
+            ],
+        )
+        .await;
+    let unknown = app
+        .post_form(
+            "/auth/login",
+            &[
+                ("username", &email),
+                ("password", PASSWORD),
+                ("scope", "root"),
+            ],
+        )
+        .await;
+
+    assert_eq!(narrowed.status(), 200);
+    let body: Value = narrowed.json().await.unwrap();
+    assert_eq!(
+        body["scope"], "profile",
+        "a user without admin must not get it by asking"
+    );
+    let problem = assert_problem(unknown, 400).await;
+    assert_eq!(problem["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn repeated_form_fields_are_refused() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+
+    let resp = app
+        .client
+        .post(app.url("/auth/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "username={}&password=a&password={}",
+            email,
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    assert_problem(resp, 400).await;
+}

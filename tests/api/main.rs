@@ -1,0 +1,15 @@
+//! Integration tests: each starts the real server on port 0 with a fresh
+//! database and keys folder, and talks HTTP to it.
+
+mod helpers;
+
+mod admin;
+mod bearer;
+mod cli;
+mod discovery;
+mod jwks;
+mod login;
+mod refresh;
+mod register;
+mod requests;
+mod tokens;
