@@ -25,7 +25,7 @@ mod convert;
 mod ops;
 
 use convert::{
-    classify, create_parent_dir, encode_scopes, is_email_conflict, parse_ts, parse_uuid, ts,
+    classify, encode_scopes, is_email_conflict, parse_ts, parse_uuid, prepare_file, ts,
     user_from_row,
 };
 use ops::{insert_token, revoke_families_of_user, revoke_family};
@@ -87,7 +87,7 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            create_parent_dir(options.get_filename()).await?;
+            prepare_file(options.get_filename()).await?;
             SqlitePoolOptions::new().max_connections(max_connections.max(1))
         };
         let pool = pool_options

@@ -161,3 +161,85 @@ async fn repeated_form_fields_are_refused() {
 
     assert_problem(resp, 400).await;
 }
+
+#[tokio::test]
+async fn a_full_hashing_queue_answers_503_with_retry_after_at_once() {
+    // One hash at a time, none waiting, and a cost that keeps the slot busy.
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        tweak: Box::new(|s| {
+            s.hashing.cost = sigil::config::Argon2Cost {
+                memory_kib: 32 * 1024,
+                iterations: 8,
+                parallelism: 1,
+            };
+            s.hashing.concurrency = 1;
+            s.hashing.queue = 0;
+        }),
+        ..Default::default()
+    })
+    .await;
+
+    let attempts = (0..6).map(|_| app.login_form("nobody@example.com", "some password"));
+    let responses = futures_util::future::join_all(attempts).await;
+
+    let mut busy = 0;
+    for resp in responses {
+        match resp.status().as_u16() {
+            401 => {}
+            503 => {
+                busy += 1;
+                assert_eq!(resp.headers()["retry-after"], "1");
+                assert_problem(resp, 503).await;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        busy >= 1,
+        "with one slot and six simultaneous logins, some must be refused"
+    );
+}
+
+#[tokio::test]
+async fn a_hash_made_under_old_parameters_is_upgraded_at_the_next_login() {
+    let first = spawn_app().await;
+    let email = unique_email();
+    first.register(&email).await;
+    let dir = first.keys_dir.parent().unwrap().to_owned();
+    let db =
+        sigil::config::DatabaseUrl::parse(&format!("sqlite://{}", dir.join("sigil.db").display()))
+            .unwrap();
+    let stored = |db: sigil::config::DatabaseUrl, email: String| async move {
+        let store = sigil::startup::open_store(&db).await.unwrap();
+        store
+            .user_by_email(&email)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+    };
+    let before = stored(db.clone(), email.clone()).await;
+    assert!(before.contains("$m=256,t=1,p=1$"), "{before}");
+
+    // The same database, served with a higher cost.
+    let (keys, db_for_settings) = (first.keys_dir.clone(), db.clone());
+    let second = crate::helpers::spawn_app_with(crate::helpers::Options {
+        tweak: Box::new(move |s| {
+            s.database_url = db_for_settings;
+            s.keys_dir = keys;
+            s.hashing.cost.iterations = 2;
+        }),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(second.login_form(&email, PASSWORD).await.status(), 200);
+
+    let after = stored(db, email.clone()).await;
+    assert!(after.contains("$m=256,t=2,p=1$"), "{after}");
+    assert_ne!(before, after);
+    assert_eq!(
+        second.login_form(&email, PASSWORD).await.status(),
+        200,
+        "the new hash verifies"
+    );
+}

@@ -58,13 +58,34 @@ fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> StoreError
     StoreError::Other(sqlx::Error::Decode(Box::new(e)))
 }
 
-/// Creates the directory that will hold the database file, if any.
-pub(super) async fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
-    match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e))),
-        _ => Ok(()),
+/// Creates the database's folder (mode 0700) and an empty database file (mode
+/// 0600) when they are missing: the file holds password hashes, so nobody but
+/// its owner may read it. SQLite gives its `-wal` and `-shm` files the same mode.
+pub(super) async fn prepare_file(file: &Path) -> Result<(), StoreError> {
+    let file = file.to_owned();
+    tokio::task::spawn_blocking(move || prepare_file_now(&file))
+        .await
+        .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(e))))?
+        .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))
+}
+
+fn prepare_file_now(file: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -71,3 +71,23 @@ async fn a_closed_store_is_unavailable_and_errors_show_no_details() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert_eq!(err.to_string(), "database unavailable");
 }
+
+#[tokio::test]
+async fn a_new_database_and_its_folder_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data").join("sigil.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(db.parent().unwrap()), 0o700);
+    let wal = db.with_file_name("sigil.db-wal");
+    assert_eq!(mode(&wal), 0o600, "SQLite copies the mode to its journal");
+}
