@@ -17,7 +17,7 @@ use crate::config::{CLOCK_LEEWAY, DatabaseUrl, Settings};
 use crate::keys::{KeyError, KeyFolder, Keyring};
 use crate::password::PasswordHasher;
 use crate::store::{SqliteStore, Store};
-use crate::token::access::AccessTokens;
+use crate::token::access::{AccessTokens, Validation};
 
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -131,11 +131,14 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{local_addr}"));
         let audience = settings.audience.clone().unwrap_or_else(|| issuer.clone());
-        let tokens = AccessTokens {
+        let validation = Validation {
             issuer: issuer.clone(),
             audience,
-            ttl: settings.access_ttl,
             leeway: CLOCK_LEEWAY,
+        };
+        let tokens = AccessTokens {
+            validation,
+            ttl: settings.access_ttl,
         };
         let accounts = Accounts::new(store, hasher, tokens, keyring.clone(), settings.refresh_ttl);
         bootstrap_admin(&accounts, &settings).await?;

@@ -12,6 +12,7 @@ mod folder;
 mod jwk;
 mod material;
 mod pem_codec;
+mod public;
 mod set;
 #[cfg(test)]
 mod test_support;
@@ -26,6 +27,7 @@ pub use error::KeyError;
 pub use folder::{FolderLock, KeyFolder, MANIFEST_FILE};
 pub use jwk::{Jwk, JwkSet, thumbprint};
 pub use material::{RSA_KEY_SIZES, SigningKey};
+pub use public::{PublicKey, VerifyingKey};
 pub use set::{KeySet, Keyring};
 
 /// A JWS signing algorithm supported by sigil.

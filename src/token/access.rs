@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::jws::{self, JwsError};
-use crate::keys::KeySet;
+use crate::keys::{KeySet, VerifyingKey};
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -109,56 +109,29 @@ impl std::fmt::Debug for IssuedAccessToken {
     }
 }
 
-/// Issues and verifies access tokens for one issuer and audience.
+/// The checks a verifier applies beyond the signature: who issued the token,
+/// for whom, and when it is valid. Shared by sigil itself and by the
+/// downstream verifier in [`crate::verify`].
 #[derive(Debug, Clone)]
-pub struct AccessTokens {
-    /// `iss`.
+pub struct Validation {
+    /// Expected `iss`.
     pub issuer: String,
-    /// `aud`.
+    /// Expected `aud` (a string, or one of an array).
     pub audience: String,
-    /// Lifetime.
-    pub ttl: Duration,
     /// Clock leeway on `exp`, `nbf` and `iat`.
     pub leeway: Duration,
 }
 
-impl AccessTokens {
-    /// Signs a token for `user` with `scopes` using the set's active key.
-    pub fn issue(
+impl Validation {
+    /// Applies every rule of SPEC §3 to `token`, taking the key for its `kid`
+    /// from `find_key`, and returns the claims.
+    pub fn verify<'k, K: VerifyingKey + ?Sized + 'k>(
         &self,
-        keys: &KeySet,
-        user: Uuid,
-        scopes: &[String],
-        now: DateTime<Utc>,
-    ) -> IssuedAccessToken {
-        let iat = now.timestamp();
-        let ttl = self.ttl.as_secs();
-        let claims = AccessClaims {
-            iss: self.issuer.clone(),
-            sub: user.to_string(),
-            aud: self.audience.clone(),
-            exp: iat + ttl as i64,
-            iat,
-            nbf: iat,
-            jti: Uuid::new_v4().to_string(),
-            scope: scopes.join(" "),
-        };
-        let token = jws::sign(keys.active(), ACCESS_TOKEN_TYPE, &claims);
-        IssuedAccessToken {
-            token,
-            expires_in: ttl,
-            claims,
-        }
-    }
-
-    /// Applies every rule of SPEC §3 and returns the claims.
-    pub fn verify(
-        &self,
-        keys: &KeySet,
         token: &str,
+        find_key: impl FnOnce(&str) -> Option<&'k K>,
         now: DateTime<Utc>,
     ) -> Result<AccessClaims, TokenError> {
-        let payload = jws::verify(token, keys, ACCEPTED_TYPES)?;
+        let payload = jws::verify(token, find_key, ACCEPTED_TYPES)?;
         let claims: ClaimsIn = serde_json::from_slice(&payload).map_err(|_| TokenError::Claims)?;
         if claims.iss != self.issuer {
             return Err(TokenError::Issuer);
@@ -184,6 +157,55 @@ impl AccessTokens {
             jti: claims.jti,
             scope: claims.scope,
         })
+    }
+}
+
+/// Issues and verifies sigil's own access tokens.
+#[derive(Debug, Clone)]
+pub struct AccessTokens {
+    /// Issuer, audience and leeway.
+    pub validation: Validation,
+    /// Lifetime of issued tokens.
+    pub ttl: Duration,
+}
+
+impl AccessTokens {
+    /// Signs a token for `user` with `scopes` using the set's active key.
+    pub fn issue(
+        &self,
+        keys: &KeySet,
+        user: Uuid,
+        scopes: &[String],
+        now: DateTime<Utc>,
+    ) -> IssuedAccessToken {
+        let iat = now.timestamp();
+        let ttl = self.ttl.as_secs();
+        let claims = AccessClaims {
+            iss: self.validation.issuer.clone(),
+            sub: user.to_string(),
+            aud: self.validation.audience.clone(),
+            exp: iat + ttl as i64,
+            iat,
+            nbf: iat,
+            jti: Uuid::new_v4().to_string(),
+            scope: scopes.join(" "),
+        };
+        let token = jws::sign(keys.active(), ACCESS_TOKEN_TYPE, &claims);
+        IssuedAccessToken {
+            token,
+            expires_in: ttl,
+            claims,
+        }
+    }
+
+    /// Verifies one of sigil's tokens against any key of `keys`.
+    pub fn verify(
+        &self,
+        keys: &KeySet,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AccessClaims, TokenError> {
+        self.validation.verify(token, |kid| keys.by_kid(kid), now)
     }
 }
 

@@ -13,7 +13,7 @@ use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{base64url, base64url_decode};
-use crate::keys::{KeySet, SigningKey};
+use crate::keys::{SigningKey, VerifyingKey};
 
 /// Longest token considered at all; ours are well under 2 KiB.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -97,11 +97,16 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(d).map(|_| true)
 }
 
-/// Verifies `token` against `keys` and returns its payload bytes (JSON, checked
-/// for duplicate members but not yet parsed into claims).
+/// Verifies `token` with the key that `find_key` returns for its `kid`, and
+/// returns its payload bytes (JSON, checked for duplicate members but not yet
+/// parsed into claims).
 ///
 /// `typ` must match one of `accepted_types`, compared without case.
-pub fn verify(token: &str, keys: &KeySet, accepted_types: &[&str]) -> Result<Vec<u8>, JwsError> {
+pub fn verify<'k, K: VerifyingKey + ?Sized + 'k>(
+    token: &str,
+    find_key: impl FnOnce(&str) -> Option<&'k K>,
+    accepted_types: &[&str],
+) -> Result<Vec<u8>, JwsError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwsError::TooLong);
     }
@@ -126,7 +131,7 @@ pub fn verify(token: &str, keys: &KeySet, accepted_types: &[&str]) -> Result<Vec
     let key = header
         .kid
         .as_deref()
-        .and_then(|kid| keys.by_kid(kid))
+        .and_then(find_key)
         .ok_or(JwsError::UnknownKey)?;
     // The key decides the algorithm; the header may only agree with it.
     if header.alg != key.alg().as_str() {

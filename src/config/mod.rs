@@ -11,13 +11,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
 use secrecy::SecretString;
 
 use crate::keys::Algorithm;
 
 /// Leeway applied to `exp`, `nbf` and `iat` when verifying access tokens (SPEC §3).
 pub const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
+
+mod args;
+pub use args::{DatabaseArgs, HashingArgs, KeyArgs, ServeArgs};
 
 /// An invalid setting: names it by its variable and flag, says what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +34,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(variable: &'static str, flag: &'static str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        variable: &'static str,
+        flag: &'static str,
+        problem: impl Into<String>,
+    ) -> Self {
         ConfigError {
             variable,
             flag,
@@ -164,6 +170,23 @@ pub struct BootstrapAdmin {
     pub password: SecretString,
 }
 
+/// What the keys commands (and `serve`) need to manage the keys folder.
+#[derive(Clone, Debug)]
+pub struct KeySettings {
+    /// The keys folder.
+    pub keys_dir: PathBuf,
+    /// Algorithm of generated keys.
+    pub signing_alg: Algorithm,
+    /// Modulus size of generated RSA keys.
+    pub rsa_bits: usize,
+    /// Access-token lifetime (a retired key must outlive the tokens it signed).
+    pub access_ttl: Duration,
+    /// `max-age` of the JWK Set: the least time a `next` key is published before it signs.
+    pub jwks_max_age: Duration,
+    /// How long a retired key stays published.
+    pub key_grace: Duration,
+}
+
 /// Everything `sigil serve` needs, validated.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -187,6 +210,10 @@ pub struct Settings {
     pub refresh_ttl: Duration,
     /// `max-age` of the JWK Set.
     pub jwks_max_age: Duration,
+    /// How long a retired key stays published (and verifies).
+    pub key_grace: Duration,
+    /// Automatic rotation interval; `None` = off.
+    pub key_rotation_interval: Option<Duration>,
     /// Password hashing.
     pub hashing: HashingSettings,
     /// Log format (used by the binary when it sets up logging).
@@ -211,232 +238,13 @@ impl Settings {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             jwks_max_age: Duration::from_secs(300),
+            key_grace: Duration::from_secs(15 * 60) + CLOCK_LEEWAY,
+            key_rotation_interval: None,
             hashing: HashingSettings::default(),
             log_format: LogFormat::Text,
             pid_file: None,
             bootstrap_admin: None,
         }
-    }
-}
-
-/// Database flags, shared by every command that opens the database.
-#[derive(Args, Debug, Clone)]
-pub struct DatabaseArgs {
-    /// `sqlite://PATH` or `postgres://…`.
-    #[arg(
-        long,
-        env = "SIGIL_DATABASE_URL",
-        default_value = "sqlite://data/sigil.db",
-        hide_env_values = true
-    )]
-    pub database_url: String,
-}
-
-impl DatabaseArgs {
-    /// Validates the URL.
-    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
-        DatabaseUrl::parse(&self.database_url)
-            .map_err(|p| ConfigError::new("SIGIL_DATABASE_URL", "database-url", p))
-    }
-}
-
-/// Password-hashing flags, shared by `serve` and `users create`.
-#[derive(Args, Debug, Clone)]
-pub struct HashingArgs {
-    /// argon2id memory cost in KiB.
-    #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB", default_value = "19456")]
-    pub argon2_memory_kib: String,
-    /// argon2id passes.
-    #[arg(long, env = "SIGIL_ARGON2_ITERATIONS", default_value = "2")]
-    pub argon2_iterations: String,
-    /// argon2id lanes.
-    #[arg(long, env = "SIGIL_ARGON2_PARALLELISM", default_value = "1")]
-    pub argon2_parallelism: String,
-    /// Password hashes computed at once (default: number of CPUs).
-    #[arg(long, env = "SIGIL_HASH_CONCURRENCY")]
-    pub hash_concurrency: Option<String>,
-    /// Password hashes allowed to wait; more get 503 + Retry-After.
-    #[arg(long, env = "SIGIL_HASH_QUEUE", default_value = "64")]
-    pub hash_queue: String,
-}
-
-impl HashingArgs {
-    /// Validates the hashing settings, including argon2's own limits.
-    pub fn settings(&self) -> Result<HashingSettings, ConfigError> {
-        let cost = Argon2Cost {
-            memory_kib: number(
-                &self.argon2_memory_kib,
-                "SIGIL_ARGON2_MEMORY_KIB",
-                "argon2-memory-kib",
-            )?,
-            iterations: number(
-                &self.argon2_iterations,
-                "SIGIL_ARGON2_ITERATIONS",
-                "argon2-iterations",
-            )?,
-            parallelism: number(
-                &self.argon2_parallelism,
-                "SIGIL_ARGON2_PARALLELISM",
-                "argon2-parallelism",
-            )?,
-        };
-        crate::password::check_cost(cost)
-            .map_err(|(variable, flag, problem)| ConfigError::new(variable, flag, problem))?;
-        let concurrency = match &self.hash_concurrency {
-            Some(v) => number::<usize>(v, "SIGIL_HASH_CONCURRENCY", "hash-concurrency")?,
-            None => HashingSettings::default().concurrency,
-        };
-        if concurrency == 0 {
-            return Err(ConfigError::new(
-                "SIGIL_HASH_CONCURRENCY",
-                "hash-concurrency",
-                "must be at least 1",
-            ));
-        }
-        let queue = number(&self.hash_queue, "SIGIL_HASH_QUEUE", "hash-queue")?;
-        Ok(HashingSettings {
-            cost,
-            concurrency,
-            queue,
-        })
-    }
-}
-
-/// Flags of `sigil serve`; each also read from its `SIGIL_*` variable.
-#[derive(Args, Debug, Clone)]
-pub struct ServeArgs {
-    /// Listen address.
-    #[arg(long, env = "SIGIL_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: String,
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-    /// Keys folder (generated on first start if it holds no keys).
-    #[arg(long, env = "SIGIL_KEYS_DIR", default_value = "keys")]
-    pub keys_dir: PathBuf,
-    /// `iss` of access tokens and base of published URLs [default: http:// + bind address].
-    #[arg(long, env = "SIGIL_ISSUER")]
-    pub issuer: Option<String>,
-    /// `aud` of access tokens [default: the issuer].
-    #[arg(long, env = "SIGIL_AUDIENCE")]
-    pub audience: Option<String>,
-    /// Algorithm of generated keys: RS256 or EdDSA.
-    #[arg(long, env = "SIGIL_SIGNING_ALG", default_value = "RS256")]
-    pub signing_alg: String,
-    /// Modulus size of generated RSA keys: 2048, 3072 or 4096.
-    #[arg(long, env = "SIGIL_RSA_BITS", default_value = "2048")]
-    pub rsa_bits: String,
-    /// Access-token lifetime, e.g. 15m.
-    #[arg(long, env = "SIGIL_ACCESS_TTL", default_value = "15m")]
-    pub access_ttl: String,
-    /// Refresh-token lifetime, e.g. 7d.
-    #[arg(long, env = "SIGIL_REFRESH_TTL", default_value = "7d")]
-    pub refresh_ttl: String,
-    /// `Cache-Control: max-age` of the JWK Set, e.g. 300s.
-    #[arg(long, env = "SIGIL_JWKS_MAX_AGE", default_value = "300s")]
-    pub jwks_max_age: String,
-    #[command(flatten)]
-    pub hashing: HashingArgs,
-    /// Log format: text or json.
-    #[arg(long, env = "SIGIL_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
-    /// Where to write the server's pid (empty = nowhere).
-    #[arg(long, env = "SIGIL_PID_FILE", default_value = "data/sigil.pid")]
-    pub pid_file: PathBuf,
-    /// Email of the first administrator, created on first start only.
-    #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_EMAIL")]
-    pub bootstrap_admin_email: Option<String>,
-    /// Password of the first administrator (prefer the variable to the flag).
-    #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
-    pub bootstrap_admin_password: Option<String>,
-}
-
-impl ServeArgs {
-    /// Validates every flag; the first invalid one is reported.
-    pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let bind = self.bind.parse::<SocketAddr>().map_err(|_| {
-            ConfigError::new(
-                "SIGIL_BIND",
-                "bind",
-                format!("{:?} is not an address like 127.0.0.1:8080", self.bind),
-            )
-        })?;
-        let mut s = Settings::new(self.database.database_url()?, self.keys_dir.clone());
-        s.bind = bind;
-        s.issuer = match &self.issuer {
-            Some(issuer) => Some(check_url(issuer, "SIGIL_ISSUER", "issuer")?),
-            None => None,
-        };
-        s.audience = match &self.audience {
-            Some(a) if a.trim().is_empty() => {
-                return Err(ConfigError::new(
-                    "SIGIL_AUDIENCE",
-                    "audience",
-                    "must not be empty",
-                ));
-            }
-            other => other.clone(),
-        };
-        s.signing_alg = self.signing_alg.parse().map_err(|_| {
-            ConfigError::new(
-                "SIGIL_SIGNING_ALG",
-                "signing-alg",
-                format!("{:?} is not RS256 or EdDSA", self.signing_alg),
-            )
-        })?;
-        s.rsa_bits = match self.rsa_bits.trim() {
-            "2048" => 2048,
-            "3072" => 3072,
-            "4096" => 4096,
-            other => {
-                return Err(ConfigError::new(
-                    "SIGIL_RSA_BITS",
-                    "rsa-bits",
-                    format!("{other:?} is not 2048, 3072 or 4096"),
-                ));
-            }
-        };
-        s.access_ttl = duration(&self.access_ttl, "SIGIL_ACCESS_TTL", "access-ttl")?;
-        s.refresh_ttl = duration(&self.refresh_ttl, "SIGIL_REFRESH_TTL", "refresh-ttl")?;
-        if s.access_ttl > Duration::from_secs(24 * 3600) {
-            return Err(ConfigError::new(
-                "SIGIL_ACCESS_TTL",
-                "access-ttl",
-                "access tokens cannot be revoked, so their lifetime is capped at 24h",
-            ));
-        }
-        if s.refresh_ttl <= s.access_ttl {
-            return Err(ConfigError::new(
-                "SIGIL_REFRESH_TTL",
-                "refresh-ttl",
-                "must be longer than SIGIL_ACCESS_TTL",
-            ));
-        }
-        s.jwks_max_age = duration(&self.jwks_max_age, "SIGIL_JWKS_MAX_AGE", "jwks-max-age")?;
-        s.hashing = self.hashing.settings()?;
-        s.log_format = parse_log_format(&self.log_format)?;
-        s.pid_file = (!self.pid_file.as_os_str().is_empty()).then(|| self.pid_file.clone());
-        s.bootstrap_admin = match (&self.bootstrap_admin_email, &self.bootstrap_admin_password) {
-            (None, None) => None,
-            (Some(email), Some(password)) => Some(BootstrapAdmin {
-                email: email.clone(),
-                password: SecretString::from(password.clone()),
-            }),
-            (Some(_), None) => {
-                return Err(ConfigError::new(
-                    "SIGIL_BOOTSTRAP_ADMIN_PASSWORD",
-                    "bootstrap-admin-password",
-                    "is required when SIGIL_BOOTSTRAP_ADMIN_EMAIL is set",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    "SIGIL_BOOTSTRAP_ADMIN_EMAIL",
-                    "bootstrap-admin-email",
-                    "is required when SIGIL_BOOTSTRAP_ADMIN_PASSWORD is set",
-                ));
-            }
-        };
-        Ok(s)
     }
 }
 
@@ -453,7 +261,7 @@ pub fn parse_log_format(value: &str) -> Result<LogFormat, ConfigError> {
     }
 }
 
-fn number<T: std::str::FromStr>(
+pub(crate) fn number<T: std::str::FromStr>(
     value: &str,
     variable: &'static str,
     flag: &'static str,
@@ -490,7 +298,7 @@ pub fn duration(
     Ok(d)
 }
 
-fn check_url(
+pub(crate) fn check_url(
     value: &str,
     variable: &'static str,
     flag: &'static str,
