@@ -21,6 +21,8 @@
 //!   (`access`), refresh tokens (`refresh`).
 //! - [`keys`] holds signing keys: generation, the keys folder on disk, the JWK
 //!   Set, and the [`Keyring`](keys::Keyring) that swaps key sets atomically.
+//! - [`reload`] keeps a running server's key set current: `SIGHUP`, a watcher
+//!   on the keys folder and polling all reload it, off the request path.
 //! - [`store`] persists users and refresh-token families behind the
 //!   [`Store`](store::Store) trait (SQLite now; PostgreSQL joins behind the same trait).
 //! - [`config`] and [`telemetry`] read settings and set up logging.
@@ -33,6 +35,7 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod password;
+pub mod reload;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -16,6 +16,7 @@ use crate::accounts::{AccountError, Accounts, Registration, scopes};
 use crate::config::{CLOCK_LEEWAY, DatabaseUrl, Settings};
 use crate::keys::{KeyError, KeyFolder, Keyring};
 use crate::password::PasswordHasher;
+use crate::reload::{self, KeyReloader};
 use crate::store::{SqliteStore, Store};
 use crate::token::access::{AccessTokens, Validation};
 
@@ -95,6 +96,7 @@ pub struct Application {
     issuer: String,
     app: poem::endpoint::BoxEndpoint<'static>,
     pid_file: Option<PathBuf>,
+    reloader: KeyReloader,
 }
 
 impl Application {
@@ -103,12 +105,14 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let store = open_store(&settings.database_url).await?;
         let folder = KeyFolder::new(settings.keys_dir.clone());
+        let init_folder = KeyFolder::new(settings.keys_dir.clone());
         let (alg, bits) = (settings.signing_alg, settings.rsa_bits);
-        let key_set = tokio::task::spawn_blocking(move || folder.load_or_init(alg, bits))
+        let key_set = tokio::task::spawn_blocking(move || init_folder.load_or_init(alg, bits))
             .await
             .map_err(|e| StartupError::Other(e.to_string()))??;
         tracing::info!(active_kid = %key_set.active().kid(), keys = key_set.keys().len(), "key set loaded");
         let keyring = Arc::new(Keyring::new(key_set));
+        let reloader = KeyReloader::new(folder, keyring.clone());
         let hasher = password_hasher(&settings).await?;
 
         let listener = tokio::net::TcpListener::bind(settings.bind)
@@ -156,6 +160,7 @@ impl Application {
             issuer,
             app,
             pid_file: settings.pid_file,
+            reloader,
         })
     }
 
@@ -169,6 +174,11 @@ impl Application {
         self.local_addr.port()
     }
 
+    /// Reloads the key set now, as `SIGHUP` would (for tests and embedding).
+    pub fn reloader(&self) -> KeyReloader {
+        self.reloader.clone()
+    }
+
     /// The issuer URL in use.
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -180,6 +190,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // The SIGHUP handler must exist before the pid file tells anyone to send one.
+        let keys_watch = reload::spawn(self.reloader.clone())?;
         if let Some(path) = &self.pid_file {
             write_pid_file(path)?;
         }
@@ -187,6 +199,7 @@ impl Application {
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
             .await;
+        keys_watch.abort();
         if let Some(path) = &self.pid_file {
             let _ = std::fs::remove_file(path);
         }

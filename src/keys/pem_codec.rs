@@ -50,7 +50,7 @@ pub(crate) fn encode_private_key(der: &[u8]) -> Zeroizing<String> {
 pub(crate) fn decode_private_key(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let Some(begin_at) = text.find("-----BEGIN ") else {
         return Err(KeyError::Pem(
-            "no \"-----BEGIN PRIVATE KEY-----\" line".into(),
+            "no PEM begin line for a PKCS#8 private key".into(),
         ));
     };
     let after_begin = &text[begin_at..];
@@ -60,7 +60,7 @@ pub(crate) fn decode_private_key(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyEr
     let body_and_rest = &after_begin[BEGIN.len()..];
     let Some(end_at) = body_and_rest.find(END) else {
         return Err(KeyError::Pem(
-            "no \"-----END PRIVATE KEY-----\" line (truncated file?)".into(),
+            "no PEM end line for the PKCS#8 private key (truncated file?)".into(),
         ));
     };
     let body = &body_and_rest[..end_at];
@@ -74,12 +74,12 @@ pub(crate) fn decode_private_key(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyEr
     let mut compact = Zeroizing::new(Vec::with_capacity(body.len()));
     compact.extend(body.bytes().filter(|b| !b.is_ascii_whitespace()));
     if compact.is_empty() {
-        return Err(KeyError::Pem("the PRIVATE KEY block is empty".into()));
+        return Err(KeyError::Pem("the PKCS#8 PEM block is empty".into()));
     }
     let mut der = Zeroizing::new(vec![0u8; base64::decoded_len_estimate(compact.len())]);
     let len = STANDARD
         .decode_slice(&compact[..], &mut der[..])
-        .map_err(|_| KeyError::Pem("the PRIVATE KEY block is not valid base64".into()))?;
+        .map_err(|_| KeyError::Pem("the PKCS#8 PEM block is not valid base64".into()))?;
     der.truncate(len);
     Ok(der)
 }
@@ -96,15 +96,20 @@ fn wrong_label_reason(block: &str) -> String {
     } else {
         "?"
     };
-    let hint = match shown {
-        "RSA PRIVATE KEY" => {
-            "; this is a PKCS#1 key, convert it with `openssl pkcs8 -topk8 -nocrypt`"
+    // Log hygiene: messages never contain the literal label of a private-key
+    // block, so a grep for it in logs finds key material only.
+    let found = match shown {
+        "RSA PRIVATE KEY" => "a PKCS#1 RSA key; convert it with `openssl pkcs8 -topk8 -nocrypt`",
+        "ENCRYPTED PRIVATE KEY" => "an encrypted PKCS#8 key; decrypt it first",
+        "OPENSSH PRIVATE KEY" => "an OpenSSH key; convert it with `ssh-keygen -p -m PKCS8`",
+        other if other.contains("PRIVATE") => "another kind of private key",
+        other => {
+            return format!(
+                "expected an unencrypted PKCS#8 private key, found a {other:?} PEM block"
+            );
         }
-        "ENCRYPTED PRIVATE KEY" => "; encrypted keys are not supported, decrypt it first",
-        "OPENSSH PRIVATE KEY" => "; convert it with `ssh-keygen -p -m PKCS8`",
-        _ => "",
     };
-    format!("expected a \"PRIVATE KEY\" block, found \"{shown}\"{hint}")
+    format!("expected an unencrypted PKCS#8 private key, found {found}")
 }
 
 #[cfg(test)]

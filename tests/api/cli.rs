@@ -1,13 +1,13 @@
 //! The `sigil` binary itself: configuration errors, `users create`, the
 //! first-start administrator, and graceful shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::PASSWORD;
+use crate::helpers::{PASSWORD, ServerProcess};
 
 fn sigil() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sigil"));
@@ -117,48 +117,17 @@ fn users_create_reads_the_password_from_stdin_and_makes_an_admin() {
     );
 }
 
-/// Starts `sigil serve` on port 0 and returns the child and its address.
-fn serve(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> (std::process::Child, String) {
-    let mut cmd = sigil();
-    cmd.current_dir(dir)
-        .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
-        .args(CHEAP)
-        .stderr(Stdio::piped());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines() {
-            let line = line.unwrap();
-            if !sent
-                && let Ok(v) = serde_json::from_str::<Value>(&line)
-                && let Some(addr) = v["address"].as_str()
-            {
-                tx.send(addr.to_owned()).unwrap();
-                sent = true;
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server reports its address");
-    (child, format!("http://{addr}"))
-}
-
 #[tokio::test]
 async fn serve_creates_the_bootstrap_admin_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base) = serve(
+    let mut server = ServerProcess::start(
         dir.path(),
         &[
             ("SIGIL_BOOTSTRAP_ADMIN_EMAIL", "boss@example.com"),
             ("SIGIL_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD),
         ],
     );
+    let base = server.base.clone();
     let client = reqwest::Client::new();
 
     let login = client
@@ -173,7 +142,7 @@ async fn serve_creates_the_bootstrap_admin_and_exits_0_on_sigterm() {
     let pid_file = dir.path().join("data/sigil.pid");
     assert_eq!(
         std::fs::read_to_string(&pid_file).unwrap().trim(),
-        child.id().to_string()
+        server.child.id().to_string()
     );
     assert!(
         dir.path().join("keys/keyset.json").exists(),
@@ -184,12 +153,8 @@ async fn serve_creates_the_bootstrap_admin_and_exits_0_on_sigterm() {
         "database under ./data"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = wait_with_timeout(&mut child, Duration::from_secs(30));
+    server.signal("TERM");
+    let exit = wait_with_timeout(&mut server.child, Duration::from_secs(30));
     assert_eq!(exit.code(), Some(0));
     assert!(!pid_file.exists(), "pid file removed on exit");
 }

@@ -38,6 +38,8 @@ pub struct TestApp {
     pub keys_dir: PathBuf,
     /// HTTP client (no redirects, no cookies).
     pub client: Client,
+    /// Reloads the server's key set, as SIGHUP would.
+    pub reloader: sigil::reload::KeyReloader,
     _dir: TempDir,
 }
 
@@ -82,6 +84,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let app = Application::build(settings).await.expect("server builds");
     let address = format!("http://{}", app.local_addr());
     let issuer = app.issuer().to_owned();
+    let reloader = app.reloader();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     let client = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -92,6 +95,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         issuer,
         keys_dir,
         client,
+        reloader,
         _dir: dir,
     }
 }
@@ -335,4 +339,72 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// A `sigil serve` child process on port 0, with every stderr line kept.
+pub struct ServerProcess {
+    /// The child.
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Every log line so far (JSON).
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// Starts `sigil serve` in `dir` with cheap argon2 and JSON logs, plus `env`.
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        use std::io::{BufRead, BufReader};
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"));
+        cmd.env_clear()
+            .env("RUST_LOG", "info")
+            .current_dir(dir)
+            .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--argon2-memory-kib", "256", "--argon2-iterations", "1"])
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && let Some(addr) = v["address"].as_str()
+                {
+                    let _ = tx.send(addr.to_owned());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("server reports its address");
+        ServerProcess {
+            child,
+            base: format!("http://{addr}"),
+            log,
+        }
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -12,6 +12,7 @@ mod keys_cli;
 mod login;
 mod refresh;
 mod register;
+mod reload;
 mod requests;
 mod tokens;
 mod verifier;

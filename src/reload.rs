@@ -1,0 +1,177 @@
+//! Keeping a running server's key set current without a restart.
+//!
+//! The keys folder is the source of truth: `sigil keys rotate` (or another
+//! instance) changes it, and every server notices — on `SIGHUP`, through a
+//! file-system watcher on the folder, and by polling the manifest as a
+//! fallback. A reload reads and checks the whole folder on a blocking thread,
+//! off the request path, and only then swaps the new [`KeySet`] into the
+//! [`Keyring`] in one atomic step: a request sees either the old set or the
+//! new one, never a mix. A folder that fails to load is logged and ignored;
+//! the server keeps serving with the set it has.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::keys::{KeyError, KeyFolder, KeySet, Keyring, MANIFEST_FILE};
+
+/// How often the manifest is checked when the watcher works (a safety net)…
+const POLL_WITH_WATCHER: Duration = Duration::from_secs(5);
+/// …and when it does not.
+const POLL_WITHOUT_WATCHER: Duration = Duration::from_secs(1);
+/// Events arriving this close together cause one reload.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// Why a reload happened, for the log line.
+#[derive(Debug, Clone, Copy)]
+pub enum Trigger {
+    /// `SIGHUP`.
+    Signal,
+    /// The watcher saw the manifest change.
+    Watcher,
+    /// Polling saw the manifest change.
+    Poll,
+    /// This server rotated the keys itself.
+    Rotation,
+}
+
+/// Loads the keys folder and swaps it into the keyring when it changed.
+#[derive(Clone)]
+pub struct KeyReloader {
+    folder: Arc<KeyFolder>,
+    keyring: Arc<Keyring>,
+}
+
+impl KeyReloader {
+    /// A reloader for `folder` feeding `keyring`.
+    pub fn new(folder: KeyFolder, keyring: Arc<Keyring>) -> KeyReloader {
+        KeyReloader {
+            folder: Arc::new(folder),
+            keyring,
+        }
+    }
+
+    /// Loads the folder on a blocking thread; if it loads and differs from the
+    /// set being served, swaps it in. Returns whether a swap happened. On
+    /// error the served set is left alone and the error is logged.
+    pub async fn reload(&self, trigger: Trigger) -> Result<bool, KeyError> {
+        let folder = self.folder.clone();
+        let loaded = tokio::task::spawn_blocking(move || folder.load())
+            .await
+            .map_err(|e| KeyError::InvalidSet(format!("reload task failed: {e}")));
+        let set = match loaded.and_then(|r| r) {
+            Ok(set) => set,
+            Err(e) => {
+                tracing::error!(?trigger, error = %e, "keys folder could not be loaded; still serving the previous key set");
+                return Err(e);
+            }
+        };
+        let current = self.keyring.current();
+        if same_set(&current, &set) {
+            tracing::debug!(?trigger, "keys folder unchanged");
+            return Ok(false);
+        }
+        let (active, keys, etag) = (
+            set.active().kid().to_owned(),
+            set.keys().len(),
+            set.etag().to_owned(),
+        );
+        self.keyring.replace(set);
+        tracing::info!(target: "audit", event = "keys_reloaded", ?trigger, active_kid = %active, keys, etag = %etag);
+        Ok(true)
+    }
+
+    /// The folder this reloader reads.
+    pub fn folder(&self) -> &KeyFolder {
+        &self.folder
+    }
+}
+
+/// Same published keys, same active key: nothing a client could tell apart.
+fn same_set(a: &KeySet, b: &KeySet) -> bool {
+    a.etag() == b.etag() && a.active().kid() == b.active().kid()
+}
+
+/// Starts watching: `SIGHUP`, folder events and polling all lead to
+/// [`KeyReloader::reload`]. The signal handler is installed before this
+/// returns, so a `SIGHUP` sent right after cannot kill the process.
+pub fn spawn(reloader: KeyReloader) -> std::io::Result<JoinHandle<()>> {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let (tx, mut events) = mpsc::channel::<()>(1);
+    let watcher = watch(reloader.folder().path().to_owned(), tx);
+    let poll_every = if watcher.is_some() {
+        POLL_WITH_WATCHER
+    } else {
+        POLL_WITHOUT_WATCHER
+    };
+    let manifest = reloader.folder().manifest_path();
+    Ok(tokio::spawn(async move {
+        // Keep the watcher alive as long as the task runs.
+        let _watcher = watcher;
+        let mut seen = fingerprint(&manifest);
+        let mut poll = tokio::time::interval(poll_every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let trigger = tokio::select! {
+                _ = hangup.recv() => Trigger::Signal,
+                Some(()) = events.recv() => {
+                    // Let a burst of events (temp files, renames) settle.
+                    tokio::time::sleep(DEBOUNCE).await;
+                    while events.try_recv().is_ok() {}
+                    Trigger::Watcher
+                }
+                _ = poll.tick() => {
+                    let now = fingerprint(&manifest);
+                    if now == seen {
+                        continue;
+                    }
+                    Trigger::Poll
+                }
+            };
+            seen = fingerprint(&manifest);
+            let _ = reloader.reload(trigger).await;
+        }
+    }))
+}
+
+/// What polling compares: the manifest's modification time and size.
+fn fingerprint(manifest: &std::path::Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(manifest).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// A watcher on the folder that signals when the manifest is written or
+/// renamed into place (the commit point of every change). `None` when the
+/// platform watcher cannot be created; polling then does the work alone.
+fn watch(folder: PathBuf, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher as _;
+    let handler = move |event: notify::Result<notify::Event>| {
+        let touches_manifest = match &event {
+            Ok(e) => e
+                .paths
+                .iter()
+                .any(|p| p.file_name().is_some_and(|n| n == MANIFEST_FILE)),
+            Err(_) => true,
+        };
+        if touches_manifest {
+            // A full channel already holds a pending reload: nothing to add.
+            let _ = tx.try_send(());
+        }
+    };
+    match notify::recommended_watcher(handler) {
+        Ok(mut watcher) => match watcher.watch(&folder, notify::RecursiveMode::NonRecursive) {
+            Ok(()) => Some(watcher),
+            Err(e) => {
+                tracing::warn!(error = %e, folder = %folder.display(), "cannot watch the keys folder; polling it instead");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "no file-system watcher; polling the keys folder instead");
+            None
+        }
+    }
+}
