@@ -26,6 +26,8 @@
 //! - [`store`] persists users and refresh-token families behind the
 //!   [`Store`](store::Store) trait (SQLite now; PostgreSQL joins behind the same trait).
 //! - [`config`] and [`telemetry`] read settings and set up logging.
+//! - [`verify`] is for other services: it checks sigil's access tokens
+//!   offline against the published JWK Set, cached per its `Cache-Control`.
 //!
 //! Crypto, keys and storage know nothing about HTTP.
 
@@ -40,3 +42,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod token;
+pub mod verify;
