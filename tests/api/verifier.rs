@@ -216,11 +216,11 @@ async fn a_flood_of_unknown_kids_within_the_cooldown_costs_at_most_one_fetch() {
 async fn an_unknown_kid_after_the_cooldown_triggers_one_refetch() {
     let app = spawn_app().await;
     let (_, access, _) = app.signed_up_user().await;
-    let verifier = verifier_for(&app).cooldown(Duration::from_millis(200));
+    let verifier = verifier_for(&app).cooldown(Duration::from_millis(500));
     verifier.verify(&access).await.unwrap();
     let forged = with_kid(&access, "a-kid-nobody-published");
 
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let first = verifier.verify(&forged).await;
     let second = verifier.verify(&forged).await;
 
@@ -254,10 +254,10 @@ async fn a_key_published_after_the_first_fetch_is_found_by_refetching_for_its_ki
         jwks_response(body, "public, max-age=300")
     })
     .await;
-    let verifier = verifier_at(&app, &url).cooldown(Duration::from_millis(200));
+    let verifier = verifier_at(&app, &url).cooldown(Duration::from_millis(500));
 
     let within_cooldown = verifier.verify(&access).await;
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let after_cooldown = verifier.verify(&access).await;
 
     assert_eq!(
