@@ -46,6 +46,14 @@ async fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Keys(cmd) => {
+            sigil::telemetry::init(LogFormat::Text);
+            let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+            match sigil::cli::keys::run(cmd, &mut stdout.lock(), &mut stderr.lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
         Command::Users(UsersCommand::Create(cmd)) => {
             sigil::telemetry::init(LogFormat::Text);
             match sigil::cli::users::create(cmd).await {

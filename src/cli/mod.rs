@@ -1,6 +1,8 @@
-//! The `sigil` command line: `serve` (the default) and `users create`.
+//! The `sigil` command line: `serve` (the default), `users create` and
+//! `keys list | rotate | prune`.
 //! `main.rs` parses and dispatches; the work happens in the library.
 
+pub mod keys;
 pub mod users;
 
 use clap::{Parser, Subcommand};
@@ -24,4 +26,7 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Manage signing keys: list, rotate, prune.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }

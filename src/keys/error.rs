@@ -5,6 +5,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::Algorithm;
 
@@ -119,6 +120,41 @@ pub enum KeyError {
         path: PathBuf,
         /// Names of the files found (not their contents).
         files: Vec<String>,
+    },
+
+    /// `rotate` refused: the `next` key has not been published for the JWK
+    /// Set's max-age yet, so verifiers caching the set may not know it.
+    #[error(
+        "refusing to rotate: the next key {kid} has been published for {}, but a next key \
+         must be published for at least {} (the JWK Set max-age, SIGIL_JWKS_MAX_AGE) before it \
+         signs, so that verifiers caching the JWK Set already know it; rotate again in {}, \
+         or use --force to rotate now",
+        humantime::format_duration(*published),
+        humantime::format_duration(*required),
+        humantime::format_duration(required.saturating_sub(*published))
+    )]
+    NextKeyTooNew {
+        /// The `next` key that would have become active.
+        kid: String,
+        /// How long it has been published (whole seconds).
+        published: Duration,
+        /// How long it must be published.
+        required: Duration,
+    },
+
+    /// `rotate` found no `next` key, so no published key could become
+    /// active; it published `published` as the new `next` key instead.
+    #[error(
+        "refusing to rotate: the keys folder had no next key, and a key that verifiers have \
+         not seen must not sign; published {published} as the next key. Rotate again in {}, \
+         or use --force to activate a new key now",
+        humantime::format_duration(*required)
+    )]
+    NoNextKey {
+        /// kid of the `next` key just published.
+        published: String,
+        /// How long it must be published before it may sign.
+        required: Duration,
     },
 
     /// A file-system operation failed.

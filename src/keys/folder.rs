@@ -32,6 +32,19 @@ const TEMP_SUFFIX: &str = ".tmp";
 /// (with `#[serde(default)]`) need no bump, as unknown fields are ignored.
 const MANIFEST_VERSION: u32 = 1;
 
+/// How many times [`KeyFolder::load`] reads the manifest when key files
+/// vanish under it because writers keep replacing it.
+const LOAD_ATTEMPTS: usize = 10;
+
+/// One key as the manifest lists it: its metadata and its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ListedKey {
+    /// Everything the manifest says about the key.
+    pub(crate) meta: KeyMeta,
+    /// A plain file name inside the folder, checked by `check_file_name`.
+    pub(crate) file: String,
+}
+
 /// `keyset.json`.
 #[derive(Serialize, Deserialize)]
 struct Manifest {
@@ -169,21 +182,69 @@ impl KeyFolder {
     /// Reads the manifest and every key file it names, checks each key's
     /// algorithm and kid against the manifest and that exactly one key is
     /// active. Errors name the file and the problem, never key material.
+    ///
+    /// `prune` deletes key files right after committing a manifest that no
+    /// longer lists them, so a reader that read the previous manifest may
+    /// find a file gone: then, if the manifest has changed, it starts over.
     pub fn load(&self) -> Result<KeySet, KeyError> {
-        let manifest_path = self.manifest_path();
-        let manifest = read_manifest(&manifest_path)?;
-        let mut keys = Vec::with_capacity(manifest.keys.len());
-        for entry in &manifest.keys {
-            check_file_name(&entry.file).map_err(|reason| KeyError::Manifest {
-                path: manifest_path.clone(),
-                reason: format!("key {}: {reason}", entry.kid),
-            })?;
-            keys.push(read_key_file(&self.path.join(&entry.file), entry.meta())?);
-        }
+        let mut listing = self.read_listing()?;
+        let mut attempt = 1;
+        let keys = loop {
+            match self.read_keys(&listing) {
+                Ok(keys) => break keys,
+                Err(e) if attempt < LOAD_ATTEMPTS && is_missing_file(&e) => {
+                    let current = self.read_listing()?;
+                    if current == listing {
+                        return Err(e);
+                    }
+                    listing = current;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         KeySet::new(keys).map_err(|e| KeyError::Manifest {
-            path: manifest_path,
+            path: self.manifest_path(),
             reason: e.to_string(),
         })
+    }
+
+    /// The keys the manifest lists, in manifest order, without reading any
+    /// key file: what `sigil keys list` shows even when a key file is broken.
+    pub fn list(&self) -> Result<Vec<KeyMeta>, KeyError> {
+        Ok(self
+            .read_listing()?
+            .into_iter()
+            .map(|listed| listed.meta)
+            .collect())
+    }
+
+    /// Reads the manifest and checks every file name in it.
+    pub(crate) fn read_listing(&self) -> Result<Vec<ListedKey>, KeyError> {
+        let manifest_path = self.manifest_path();
+        let manifest = read_manifest(&manifest_path)?;
+        manifest
+            .keys
+            .into_iter()
+            .map(|entry| {
+                check_file_name(&entry.file).map_err(|reason| KeyError::Manifest {
+                    path: manifest_path.clone(),
+                    reason: format!("key {}: {reason}", entry.kid),
+                })?;
+                Ok(ListedKey {
+                    meta: entry.meta(),
+                    file: entry.file,
+                })
+            })
+            .collect()
+    }
+
+    /// Reads and checks the key file of every listed key, in listing order.
+    pub(crate) fn read_keys(&self, listing: &[ListedKey]) -> Result<Vec<SigningKey>, KeyError> {
+        listing
+            .iter()
+            .map(|listed| read_key_file(&self.path.join(&listed.file), listed.meta.clone()))
+            .collect()
     }
 
     /// Takes the folder's exclusive lock, waiting for other holders.
@@ -376,6 +437,11 @@ fn read_manifest(path: &Path) -> Result<Manifest, KeyError> {
         )));
     }
     serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))
+}
+
+/// A key file named by the manifest does not exist.
+fn is_missing_file(error: &KeyError) -> bool {
+    matches!(error, KeyError::Io { source, .. } if source.kind() == ErrorKind::NotFound)
 }
 
 /// Manifest file names must stay inside the folder and must not collide

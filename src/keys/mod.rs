@@ -5,11 +5,14 @@
 //! [`KeySet`], signs with [`KeySet::active`], finds verification keys with
 //! [`KeySet::by_kid`] and serves [`KeySet::jwks_body`] / [`KeySet::etag`].
 //! The [`KeyFolder`] owns the files: one PKCS#8 PEM per key plus a manifest
-//! (`keyset.json`) that says which key is `next`, `active` or `retired`.
+//! (`keyset.json`) that says which key is `next`, `active` or `retired`, and
+//! moves keys through those states: [`KeyFolder::rotate`],
+//! [`KeyFolder::prune`], [`KeyFolder::rotate_if_due`] (in `lifecycle`).
 
 mod error;
 mod folder;
 mod jwk;
+mod lifecycle;
 mod material;
 mod pem_codec;
 mod public;
@@ -26,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use error::KeyError;
 pub use folder::{FolderLock, KeyFolder, MANIFEST_FILE};
 pub use jwk::{Jwk, JwkSet, thumbprint};
+pub use lifecycle::{RotateOptions, Rotation};
 pub use material::{RSA_KEY_SIZES, SigningKey};
 pub use public::{PublicKey, VerifyingKey};
 pub use set::{KeySet, Keyring};

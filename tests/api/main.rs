@@ -14,5 +14,6 @@ mod refresh;
 mod register;
 mod reload;
 mod requests;
+mod rotation;
 mod tokens;
 mod verifier;
