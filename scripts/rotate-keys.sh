@@ -34,8 +34,9 @@ Environment (also read from .env, where the environment wins):
                     it is built with `cargo build --release`.
   Every other SIGIL_* setting of `sigil keys rotate` (see its --help).
 
-A pid file whose process is gone is skipped with a warning: running servers
-also notice the change by watching the keys folder within seconds.
+A pid file whose process is gone, or is not sigil (a reused pid), is skipped
+with a warning: running servers also notice the change by watching the keys
+folder within seconds.
 Exit status: 0 on success; non-zero, with a message on stderr, on any failure.
 EOF
 }
@@ -156,6 +157,12 @@ for pid_file in "${pid_files[@]}"; do
     if [[ ! "$pid" =~ ^[1-9][0-9]*$ || "$pid" == 1 ]]; then
         say "error: pid file $pid_file does not hold a server's process id"
         failed=1
+        continue
+    fi
+    # A pid file left behind by a killed server may name a reused pid: signal
+    # only a process whose command line names sigil.
+    if [[ -r "/proc/$pid/cmdline" ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q sigil; then
+        say "warning: process $pid from $pid_file is not sigil (stale pid file?), skipped; $watching"
         continue
     fi
     if kill -HUP "$pid" 2>/dev/null; then

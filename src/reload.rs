@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::keys::{KeyError, KeyFolder, KeySet, Keyring, MANIFEST_FILE};
+use crate::keys::{KeyError, KeyFolder, KeySet, Keyring, MANIFEST_FILE, RotateOptions};
 
 /// How often the manifest is checked when the watcher works (a safety net)…
 const POLL_WITH_WATCHER: Duration = Duration::from_secs(5);
@@ -95,10 +95,57 @@ fn same_set(a: &KeySet, b: &KeySet) -> bool {
     a.etag() == b.etag() && a.active().kid() == b.active().kid()
 }
 
+/// Automatic rotation (`SIGIL_KEY_ROTATION_INTERVAL`).
+#[derive(Debug, Clone, Copy)]
+pub struct AutoRotation {
+    /// Rotate when the active key has signed for this long.
+    pub interval: Duration,
+    /// How to rotate (never forced: the next key must have been published
+    /// for the JWKS max-age).
+    pub options: RotateOptions,
+    /// Retired keys past this grace are pruned on the same timer.
+    pub grace: Duration,
+}
+
+impl AutoRotation {
+    /// How often to check: a twentieth of the interval, between 1 s and 1 min.
+    fn check_every(&self) -> Duration {
+        (self.interval / 20).clamp(Duration::from_secs(1), Duration::from_secs(60))
+    }
+}
+
+impl KeyReloader {
+    /// One tick of automatic rotation: rotate if due, prune keys past their
+    /// grace, and reload if either changed the folder. Several servers sharing
+    /// the folder may all tick: the folder lock and the re-check under it let
+    /// only one of them rotate per interval.
+    pub async fn rotate_if_due(&self, auto: AutoRotation) -> Result<bool, KeyError> {
+        let folder = self.folder.clone();
+        let changed = tokio::task::spawn_blocking(move || {
+            let now = chrono::Utc::now();
+            let rotated = folder
+                .rotate_if_due(auto.interval, auto.options, now)?
+                .is_some();
+            let pruned = !folder.prune(auto.grace, now)?.is_empty();
+            Ok::<_, KeyError>(rotated || pruned)
+        })
+        .await
+        .map_err(|e| KeyError::InvalidSet(format!("rotation task failed: {e}")))??;
+        if changed {
+            self.reload(Trigger::Rotation).await?;
+        }
+        Ok(changed)
+    }
+}
+
 /// Starts watching: `SIGHUP`, folder events and polling all lead to
-/// [`KeyReloader::reload`]. The signal handler is installed before this
-/// returns, so a `SIGHUP` sent right after cannot kill the process.
-pub fn spawn(reloader: KeyReloader) -> std::io::Result<JoinHandle<()>> {
+/// [`KeyReloader::reload`]; with `rotation`, a timer also rotates the keys
+/// when due. The signal handler is installed before this returns, so a
+/// `SIGHUP` sent right after cannot kill the process.
+pub fn spawn(
+    reloader: KeyReloader,
+    rotation: Option<AutoRotation>,
+) -> std::io::Result<JoinHandle<()>> {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let (tx, mut events) = mpsc::channel::<()>(1);
     let watcher = watch(reloader.folder().path().to_owned(), tx);
@@ -114,8 +161,20 @@ pub fn spawn(reloader: KeyReloader) -> std::io::Result<JoinHandle<()>> {
         let mut seen = fingerprint(&manifest);
         let mut poll = tokio::time::interval(poll_every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rotate_tick =
+            tokio::time::interval(rotation.map_or(Duration::from_secs(3600), |r| r.check_every()));
+        rotate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let trigger = tokio::select! {
+                _ = rotate_tick.tick(), if rotation.is_some() => {
+                    if let Some(auto) = rotation
+                        && let Err(e) = reloader.rotate_if_due(auto).await
+                    {
+                        tracing::warn!(error = %e, "automatic key rotation did not happen this time");
+                    }
+                    seen = fingerprint(&manifest);
+                    continue;
+                }
                 _ = hangup.recv() => Trigger::Signal,
                 Some(()) = events.recv() => {
                     // Let a burst of events (temp files, renames) settle.

@@ -14,9 +14,10 @@ use secrecy::ExposeSecret;
 
 use crate::accounts::{AccountError, Accounts, Registration, scopes};
 use crate::config::{CLOCK_LEEWAY, DatabaseUrl, Settings};
+use crate::keys::RotateOptions;
 use crate::keys::{KeyError, KeyFolder, Keyring};
 use crate::password::PasswordHasher;
-use crate::reload::{self, KeyReloader};
+use crate::reload::{self, AutoRotation, KeyReloader};
 use crate::store::{SqliteStore, Store};
 use crate::token::access::{AccessTokens, Validation};
 
@@ -97,6 +98,7 @@ pub struct Application {
     app: poem::endpoint::BoxEndpoint<'static>,
     pid_file: Option<PathBuf>,
     reloader: KeyReloader,
+    rotation: Option<AutoRotation>,
 }
 
 impl Application {
@@ -113,6 +115,16 @@ impl Application {
         tracing::info!(active_kid = %key_set.active().kid(), keys = key_set.keys().len(), "key set loaded");
         let keyring = Arc::new(Keyring::new(key_set));
         let reloader = KeyReloader::new(folder, keyring.clone());
+        let rotation = settings.key_rotation_interval.map(|interval| AutoRotation {
+            interval,
+            options: RotateOptions {
+                alg: settings.signing_alg,
+                rsa_bits: settings.rsa_bits,
+                min_next_age: settings.jwks_max_age,
+                force: false,
+            },
+            grace: settings.key_grace,
+        });
         let hasher = password_hasher(&settings).await?;
 
         let listener = tokio::net::TcpListener::bind(settings.bind)
@@ -161,6 +173,7 @@ impl Application {
             app,
             pid_file: settings.pid_file,
             reloader,
+            rotation,
         })
     }
 
@@ -191,7 +204,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         // The SIGHUP handler must exist before the pid file tells anyone to send one.
-        let keys_watch = reload::spawn(self.reloader.clone())?;
+        let keys_watch = reload::spawn(self.reloader.clone(), self.rotation)?;
         if let Some(path) = &self.pid_file {
             write_pid_file(path)?;
         }

@@ -1,6 +1,6 @@
 //! The HTTP API: routes, their documentation, and what wraps them.
 //!
-//! Handlers are thin: parse, call one [`Accounts`](crate::accounts::Accounts)
+//! Handlers are thin: parse, call one [`Accounts`]
 //! method or read the key set, map the result. Requests flow
 //! `trace_request` → `to_problem` → `limit_body` → route → handler.
 

@@ -36,6 +36,8 @@ pub struct TestApp {
     pub issuer: String,
     /// The server's keys folder.
     pub keys_dir: PathBuf,
+    /// The server's database.
+    pub database_url: DatabaseUrl,
     /// HTTP client (no redirects, no cookies).
     pub client: Client,
     /// Reloads the server's key set, as SIGHUP would.
@@ -81,6 +83,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     settings.hashing = test_hashing();
     settings.signing_alg = options.alg;
     (options.tweak)(&mut settings);
+    let (keys_dir, database_url) = (settings.keys_dir.clone(), settings.database_url.clone());
     let app = Application::build(settings).await.expect("server builds");
     let address = format!("http://{}", app.local_addr());
     let issuer = app.issuer().to_owned();
@@ -94,6 +97,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         address,
         issuer,
         keys_dir,
+        database_url,
         client,
         reloader,
         _dir: dir,
@@ -233,9 +237,9 @@ impl TestApp {
     /// Creates an administrator through the library's account function and logs in.
     pub async fn admin_token(&self) -> String {
         let email = unique_email();
-        let db = self.keys_dir.parent().unwrap().join("sigil.db");
-        let url = DatabaseUrl::parse(&format!("sqlite://{}", db.display())).unwrap();
-        let store = sigil::startup::open_store(&url).await.unwrap();
+        let store = sigil::startup::open_store(&self.database_url)
+            .await
+            .unwrap();
         let hasher = sigil::password::PasswordHasher::new(&test_hashing()).unwrap();
         sigil::accounts::create_account(
             store.as_ref(),

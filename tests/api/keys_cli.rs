@@ -119,14 +119,23 @@ fn last_line(text: &str) -> &str {
     text.lines().last().unwrap_or_default()
 }
 
-/// A process standing in for a server: `sleep`, which dies of SIGHUP.
-/// Killed on drop if the test ends before it does.
+/// A process standing in for a server: `sleep`, which dies of SIGHUP, run
+/// under the name `sigil-stand-in` (the script only signals processes whose
+/// command line names sigil). Killed on drop if the test ends before it does.
 struct StandIn(Child);
 
 impl StandIn {
     /// Starts one and writes its pid to `pid_file`.
     fn start(pid_file: &Path) -> StandIn {
-        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        StandIn::start_as("sigil-stand-in", pid_file)
+    }
+
+    /// Starts one under the name `argv0`.
+    fn start_as(argv0: &str, pid_file: &Path) -> StandIn {
+        let child = Command::new("bash")
+            .args(["-c", &format!("exec -a {argv0} sleep 30")])
+            .spawn()
+            .unwrap();
         std::fs::write(pid_file, format!("{}\n", child.id())).unwrap();
         StandIn(child)
     }
@@ -331,6 +340,24 @@ fn the_rotate_script_skips_a_pid_file_whose_process_is_gone_and_signals_the_othe
     assert!(messages.contains("is gone"), "{messages}");
     assert!(messages.contains("watching the keys folder"), "{messages}");
     assert_eq!(server.signal(), Some(SIGHUP), "{messages}");
+    assert_eq!(last_line(&stdout(&out)), keys.kid("active"));
+}
+
+#[test]
+fn the_rotate_script_does_not_signal_a_process_that_is_not_sigil() {
+    let keys = Keys::new(Algorithm::EdDsa);
+    let pid_file = keys.dir.path().join("sigil.pid");
+    // A pid file left behind by a killed server, its pid reused by something else.
+    let mut other = StandIn::start_as("postgres-worker", &pid_file);
+
+    let out = succeed(&mut keys.script(&["--force"], &pid_file));
+
+    let messages = stderr(&out);
+    assert!(messages.contains("is not sigil"), "{messages}");
+    assert!(
+        other.0.try_wait().unwrap().is_none(),
+        "the other process was left alone"
+    );
     assert_eq!(last_line(&stdout(&out)), keys.kid("active"));
 }
 

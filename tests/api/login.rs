@@ -205,10 +205,7 @@ async fn a_hash_made_under_old_parameters_is_upgraded_at_the_next_login() {
     let first = spawn_app().await;
     let email = unique_email();
     first.register(&email).await;
-    let dir = first.keys_dir.parent().unwrap().to_owned();
-    let db =
-        sigil::config::DatabaseUrl::parse(&format!("sqlite://{}", dir.join("sigil.db").display()))
-            .unwrap();
+    let db = first.database_url.clone();
     let stored = |db: sigil::config::DatabaseUrl, email: String| async move {
         let store = sigil::startup::open_store(&db).await.unwrap();
         store

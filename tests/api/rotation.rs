@@ -260,3 +260,221 @@ async fn rotating_keys_under_load_fails_no_request_and_no_downstream_verificatio
         .count();
     assert!(reloads >= 4, "every rotation was reloaded ({reloads})");
 }
+
+fn rotate_now(keys: &Path, force: bool) -> sigil::keys::Rotation {
+    sigil::keys::KeyFolder::new(keys)
+        .rotate(sigil::keys::RotateOptions {
+            alg: sigil::keys::Algorithm::EdDsa,
+            rsa_bits: 2048,
+            min_next_age: Duration::from_secs(1),
+            force,
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_outlive_the_rotation_of_their_key_until_it_is_pruned_after_its_grace() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        tweak: Box::new(|s| {
+            s.access_ttl = Duration::from_secs(2);
+            s.key_grace = Duration::from_secs(2);
+            s.jwks_max_age = Duration::from_secs(1);
+        }),
+        ..Default::default()
+    })
+    .await;
+    let (_, before, _) = app.signed_up_user().await;
+    let old_kid = segment(&before, 0)["kid"].as_str().unwrap().to_owned();
+    let published_before: Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The next key must have been published for the JWKS max-age (1 s) before it may sign.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let rotation = rotate_now(&app.keys_dir, false);
+    assert!(
+        app.reloader
+            .reload(sigil::reload::Trigger::Signal)
+            .await
+            .unwrap()
+    );
+
+    let new_kid = rotation.active.kid.clone();
+    assert!(
+        kids(&published_before).contains(&new_kid),
+        "the new active key was published as next before it signed"
+    );
+    let (_, after, _) = app.signed_up_user().await;
+    assert_eq!(segment(&after, 0)["kid"], new_kid.as_str());
+    assert_eq!(
+        app.get("/me", Some(&before)).await.status(),
+        200,
+        "a token of the retired key still verifies"
+    );
+    let published: Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        kids(&published).contains(&old_kid),
+        "the retired key stays published during its grace"
+    );
+
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let pruned = sigil::keys::KeyFolder::new(&app.keys_dir)
+        .prune(Duration::from_secs(2), chrono::Utc::now())
+        .unwrap();
+    assert_eq!(
+        pruned.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        [old_kid.as_str()]
+    );
+    app.reloader
+        .reload(sigil::reload::Trigger::Signal)
+        .await
+        .unwrap();
+
+    let published: Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !kids(&published).contains(&old_kid),
+        "the pruned kid left the JWK Set"
+    );
+    let resp = app.get("/me", Some(&before)).await;
+    assert_eq!(resp.status(), 401, "tokens of a pruned key are refused");
+    assert_eq!(app.get("/me", Some(&after)).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_never_see_a_partial_key_set_while_rotations_run_in_a_tight_loop() {
+    let app = Arc::new(
+        crate::helpers::spawn_app_with(crate::helpers::Options {
+            alg: sigil::keys::Algorithm::EdDsa,
+            ..Default::default()
+        })
+        .await,
+    );
+    let (_, access, _) = app.signed_up_user().await;
+    let token_kid = segment(&access, 0)["kid"].as_str().unwrap().to_owned();
+    let until = Instant::now() + Duration::from_secs(4);
+    let bad = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reads = Arc::new(AtomicU64::new(0));
+
+    let readers: Vec<_> = (0..4)
+        .map(|i| {
+            let (app, access, token_kid, bad, reads) = (
+                app.clone(),
+                access.clone(),
+                token_kid.clone(),
+                bad.clone(),
+                reads.clone(),
+            );
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if i % 2 == 0 {
+                        let resp = app.get("/.well-known/jwks.json", None).await;
+                        let status = resp.status();
+                        let text = resp.text().await.unwrap();
+                        match serde_json::from_str::<Value>(&text) {
+                            Ok(set)
+                                if status == 200
+                                    && set["keys"].as_array().is_some_and(|k| k.len() >= 2) =>
+                            {
+                                if !kids(&set).contains(&token_kid) {
+                                    bad.lock().unwrap().push("the token's kid vanished".into());
+                                }
+                            }
+                            _ => bad.lock().unwrap().push(format!("{status}: {text}")),
+                        }
+                    } else {
+                        let status = app.get("/me", Some(&access)).await.status();
+                        if status != 200 {
+                            bad.lock().unwrap().push(format!("/me {status}"));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut rotations = 0;
+    while Instant::now() < until {
+        let keys = app.keys_dir.clone();
+        tokio::task::spawn_blocking(move || rotate_now(&keys, true))
+            .await
+            .unwrap();
+        app.reloader
+            .reload(sigil::reload::Trigger::Signal)
+            .await
+            .unwrap();
+        rotations += 1;
+    }
+    for r in readers {
+        r.await.unwrap();
+    }
+
+    let bad = bad.lock().unwrap().clone();
+    println!(
+        "tight-loop rotation: {rotations} rotations, {} reads, {} bad",
+        reads.load(Ordering::Relaxed),
+        bad.len()
+    );
+    assert!(rotations >= 20, "the loop really rotated ({rotations})");
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[tokio::test]
+async fn automatic_rotation_rotates_once_per_interval_even_with_two_servers_on_one_folder() {
+    // A folder created now, so the active key's age starts at zero.
+    let shared = tempfile::tempdir().unwrap();
+    let keys = shared.path().join("keys");
+    let tweak = move |s: &mut sigil::config::Settings| {
+        s.key_rotation_interval = Some(Duration::from_secs(3));
+        s.jwks_max_age = Duration::from_secs(1);
+        s.keys_dir = keys.clone();
+    };
+    let first = crate::helpers::spawn_app_with(crate::helpers::Options {
+        alg: sigil::keys::Algorithm::EdDsa,
+        tweak: Box::new(tweak.clone()),
+    })
+    .await;
+    let second = crate::helpers::spawn_app_with(crate::helpers::Options {
+        alg: sigil::keys::Algorithm::EdDsa,
+        tweak: Box::new(tweak),
+    })
+    .await;
+    let initial = first.active_kid();
+
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+
+    let manifest = first.manifest();
+    let states: Vec<&str> = manifest["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "retired").count(),
+        1,
+        "exactly one rotation: {states:?}"
+    );
+    let active = first.active_kid();
+    assert_ne!(active, initial);
+    for app in [&first, &second] {
+        let (_, token, _) = app.signed_up_user().await;
+        assert_eq!(
+            segment(&token, 0)["kid"].as_str().unwrap(),
+            active,
+            "both servers sign with the new key"
+        );
+    }
+}
