@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, assert_problem, spawn_app};
+use super::helpers::{PASSWORD, assert_problem, spawn_app};
 
 #[tokio::test]
 async fn admins_list_users_with_limit_and_offset() {

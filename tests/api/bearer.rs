@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{assert_problem, spawn_app};
+use super::helpers::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn me_returns_the_signed_in_user() {

@@ -62,22 +62,54 @@ impl Default for Options {
     }
 }
 
+/// Where a test server keeps its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temporary folder.
+    Sqlite,
+    /// A fresh database on the server named by `SIGIL_TEST_POSTGRES_URL`.
+    #[cfg_attr(not(sigil_postgres_tests), allow(dead_code))]
+    Postgres,
+}
+
+impl Backend {
+    /// A fresh, empty database of this backend (SQLite files go in `dir`).
+    pub async fn fresh_database(self, dir: &Path) -> DatabaseUrl {
+        match self {
+            Backend::Sqlite => {
+                DatabaseUrl::parse(&format!("sqlite://{}", dir.join("sigil.db").display())).unwrap()
+            }
+            #[cfg(sigil_postgres_tests)]
+            Backend::Postgres => {
+                let base = std::env::var("SIGIL_TEST_POSTGRES_URL").expect("SIGIL_TEST_POSTGRES_URL");
+                let url = sigil::store::postgres::testing::fresh_database(&base)
+                    .await
+                    .expect("a fresh PostgreSQL database");
+                DatabaseUrl::parse(&url).unwrap()
+            }
+            #[cfg(not(sigil_postgres_tests))]
+            Backend::Postgres => unreachable!("the PostgreSQL suite is not compiled"),
+        }
+    }
+}
+
 /// Starts a server with a fresh SQLite database and RS256 keys.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Options::default()).await
+    spawn_app_on(Backend::Sqlite, Options::default()).await
 }
 
 /// Starts a server with a fresh SQLite database and keys of `alg`.
 pub async fn spawn_app_with(options: Options) -> TestApp {
+    spawn_app_on(Backend::Sqlite, options).await
+}
+
+/// Starts a server on `backend` with a fresh database and keys of `alg`.
+pub async fn spawn_app_on(backend: Backend, options: Options) -> TestApp {
     init_test_logging();
     let dir = tempfile::tempdir().unwrap();
     let keys_dir = dir.path().join("keys");
     copy_dir(template_keys(options.alg), &keys_dir);
-    let db = DatabaseUrl::parse(&format!(
-        "sqlite://{}",
-        dir.path().join("sigil.db").display()
-    ))
-    .unwrap();
+    let db = backend.fresh_database(dir.path()).await;
     let mut settings = Settings::new(db, &keys_dir);
     settings.bind = "127.0.0.1:0".parse().unwrap();
     settings.hashing = test_hashing();

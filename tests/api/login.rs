@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, assert_problem, spawn_app, unique_email};
+use super::helpers::{PASSWORD, assert_problem, spawn_app, unique_email};
 
 #[tokio::test]
 async fn the_oauth2_password_form_logs_in() {
@@ -165,7 +165,7 @@ async fn repeated_form_fields_are_refused() {
 #[tokio::test]
 async fn a_full_hashing_queue_answers_503_with_retry_after_at_once() {
     // One hash at a time, none waiting, and a cost that keeps the slot busy.
-    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+    let app = super::helpers::spawn_app_with(super::helpers::Options {
         tweak: Box::new(|s| {
             s.hashing.cost = sigil::config::Argon2Cost {
                 memory_kib: 32 * 1024,
@@ -220,7 +220,7 @@ async fn a_hash_made_under_old_parameters_is_upgraded_at_the_next_login() {
 
     // The same database, served with a higher cost.
     let (keys, db_for_settings) = (first.keys_dir.clone(), db.clone());
-    let second = crate::helpers::spawn_app_with(crate::helpers::Options {
+    let second = super::helpers::spawn_app_with(super::helpers::Options {
         tweak: Box::new(move |s| {
             s.database_url = db_for_settings;
             s.keys_dir = keys;

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_problem, spawn_app};
+use super::helpers::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn a_refresh_returns_new_tokens_and_uses_up_the_old_refresh_token() {

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, assert_problem, spawn_app, unique_email};
+use super::helpers::{PASSWORD, assert_problem, spawn_app, unique_email};
 
 #[tokio::test]
 async fn registering_returns_201_with_a_bearer_token_response_that_is_never_cached() {

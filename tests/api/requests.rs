@@ -1,6 +1,6 @@
 //! Malformed, oversized and mistyped requests get problem+json 4xx answers.
 
-use crate::helpers::{assert_problem, spawn_app, unique_email};
+use super::helpers::{assert_problem, spawn_app, unique_email};
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, b64, now, segment, spawn_app};
+use super::helpers::{TestApp, b64, now, segment, spawn_app};
 
 async fn user_and_token(app: &TestApp) -> (String, String) {
     let (_, access, _) = app.signed_up_user().await;
@@ -226,7 +226,7 @@ async fn alg_none_and_hmac_signed_with_the_public_key_are_rejected() {
         .await
         .unwrap();
     let public_jwk = serde_json::to_vec(&jwks["keys"][0]).unwrap();
-    let modulus = crate::helpers::b64(&base64_decode(jwks["keys"][0]["n"].as_str().unwrap()));
+    let modulus = super::helpers::b64(&base64_decode(jwks["keys"][0]["n"].as_str().unwrap()));
     for secret in [public_jwk.clone(), modulus.into_bytes()] {
         let h = b64(
             &serde_json::to_vec(&json!({"alg": "HS256", "typ": "at+jwt", "kid": kid})).unwrap(),
