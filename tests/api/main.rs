@@ -16,6 +16,10 @@ macro_rules! backend_helpers {
             #[allow(unused_imports)]
             pub use crate::helpers::*;
 
+            /// The backend of this half of the suite.
+            #[allow(dead_code)]
+            pub const BACKEND: Backend = $backend;
+
             /// A server on this backend with default options.
             #[allow(dead_code)]
             pub async fn spawn_app() -> TestApp {

@@ -4,6 +4,8 @@ backend_helpers!(crate::helpers::Backend::Postgres);
 
 #[path = "../admin.rs"]
 mod admin;
+#[path = "../concurrency.rs"]
+mod concurrency;
 #[path = "../bearer.rs"]
 mod bearer;
 #[path = "../login.rs"]
@@ -16,3 +18,5 @@ mod register;
 mod requests;
 #[path = "../tokens.rs"]
 mod tokens;
+#[path = "../multi_instance.rs"]
+mod multi_instance;

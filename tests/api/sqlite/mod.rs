@@ -4,6 +4,8 @@ backend_helpers!(crate::helpers::Backend::Sqlite);
 
 #[path = "../admin.rs"]
 mod admin;
+#[path = "../concurrency.rs"]
+mod concurrency;
 #[path = "../bearer.rs"]
 mod bearer;
 #[path = "../login.rs"]
