@@ -24,7 +24,7 @@
 //! - [`reload`] keeps a running server's key set current: `SIGHUP`, a watcher
 //!   on the keys folder and polling all reload it, off the request path.
 //! - [`store`] persists users and refresh-token families behind the
-//!   [`Store`](store::Store) trait (SQLite now; PostgreSQL joins behind the same trait).
+//!   [`Store`](store::Store) trait (SQLite and PostgreSQL, same behaviour).
 //! - [`config`] and [`telemetry`] read settings and set up logging.
 //! - [`verify`] is for other services: it checks sigil's access tokens
 //!   offline against the published JWK Set, cached per its `Cache-Control`.

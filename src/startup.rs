@@ -18,7 +18,7 @@ use crate::keys::RotateOptions;
 use crate::keys::{KeyError, KeyFolder, Keyring};
 use crate::password::PasswordHasher;
 use crate::reload::{self, AutoRotation, KeyReloader};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::token::access::{AccessTokens, Validation};
 
 /// How long shutdown waits for in-flight requests.
@@ -51,21 +51,26 @@ pub enum StartupError {
     Other(String),
 }
 
-/// Opens the store named by `url`, running migrations.
+/// Opens the store named by `url` (`sqlite:…`, `postgres://…` or
+/// `postgresql://…`), running migrations. An unreachable PostgreSQL server
+/// fails within seconds; the error names the URL with its password masked.
 pub async fn open_store(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StartupError> {
-    let failed = |reason: String| StartupError::Database {
+    let failed = |e: StoreError| StartupError::Database {
         url: url.redacted(),
-        reason,
+        reason: describe(&e),
     };
-    if url.expose().starts_with("sqlite:") {
-        let store = SqliteStore::connect(url.expose())
-            .await
-            .map_err(|e| failed(describe(&e)))?;
+    let address = url.expose();
+    if address.starts_with("sqlite:") {
+        let store = SqliteStore::connect(address).await.map_err(failed)?;
+        Ok(Arc::new(store))
+    } else if address.starts_with("postgres://") || address.starts_with("postgresql://") {
+        let store = PostgresStore::connect(address).await.map_err(failed)?;
         Ok(Arc::new(store))
     } else {
-        Err(failed(
-            "PostgreSQL support is not built yet; use sqlite://PATH".into(),
-        ))
+        Err(StartupError::Database {
+            url: url.redacted(),
+            reason: "neither sqlite://PATH nor postgres://…".into(),
+        })
     }
 }
 
@@ -74,8 +79,12 @@ fn describe(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        // Many errors already end with their cause's text; do not repeat it.
+        let cause = s.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
         source = s.source();
     }
     text
@@ -156,7 +165,8 @@ impl Application {
             validation,
             ttl: settings.access_ttl,
         };
-        let accounts = Accounts::new(store, hasher, tokens, keyring.clone(), settings.refresh_ttl);
+        let accounts = Accounts::new(store, hasher, tokens, keyring.clone(), settings.refresh_ttl)
+            .with_throttle(settings.login_throttle);
         bootstrap_admin(&accounts, &settings).await?;
 
         let app = crate::http::app(crate::http::ApiContext {

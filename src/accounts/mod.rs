@@ -6,6 +6,7 @@
 //! user id and never a password, hash or token.
 
 pub mod scopes;
+pub mod throttle;
 pub mod validate;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::password::{HashError, PasswordHasher, Verdict};
 use crate::store::{NewUser, RefreshOutcome, Store, StoreError, User, UserPatch};
 use crate::token::access::{AccessClaims, AccessTokens};
 use crate::token::refresh;
+use throttle::ThrottlePolicy;
 pub use validate::FieldError;
 
 /// Why an account operation failed; the HTTP layer maps each to one status.
@@ -37,6 +39,12 @@ pub enum AccountError {
     /// Unknown, used-up, revoked or expired refresh token (401).
     #[error("invalid refresh token")]
     BadRefreshToken,
+    /// Too many failed logins for this account: wait `retry_after` seconds (429).
+    #[error("too many failed logins")]
+    Throttled {
+        /// Seconds until the lock ends.
+        retry_after: u64,
+    },
     /// A requested scope does not exist (400 `invalid_scope`).
     #[error("unknown scope")]
     UnknownScope(String),
@@ -177,6 +185,7 @@ pub struct Accounts {
     tokens: AccessTokens,
     keyring: Arc<Keyring>,
     refresh_ttl: Duration,
+    throttle: ThrottlePolicy,
 }
 
 impl Accounts {
@@ -194,7 +203,14 @@ impl Accounts {
             tokens,
             keyring,
             refresh_ttl,
+            throttle: ThrottlePolicy::default(),
         }
+    }
+
+    /// Replaces the login back-off policy.
+    pub fn with_throttle(mut self, policy: ThrottlePolicy) -> Accounts {
+        self.throttle = policy;
+        self
     }
 
     /// The access-token settings (issuer, audience, lifetime).
@@ -243,6 +259,15 @@ impl Accounts {
         if !errors.is_empty() {
             return Err(AccountError::Invalid(errors));
         }
+        // A locked account is refused before any hashing: the lock must cost
+        // the attacker time without costing us CPU.
+        let throttle_key = throttle::key_for(email);
+        let now = Utc::now();
+        if let Some(until) = self.store.login_locked_until(&throttle_key, now).await? {
+            return Err(AccountError::Throttled {
+                retry_after: throttle::seconds_until(until, now),
+            });
+        }
         let user = self.store.user_by_email(email.trim()).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
         let verdict = self.hasher.verify(password, stored_hash).await?;
@@ -263,9 +288,21 @@ impl Accounts {
                         tracing::info!(target: "audit", event = "login_failed", user_id = "unknown")
                     }
                 }
+                let now = Utc::now();
+                if let Some(until) = throttle::record_failure(
+                    self.store.as_ref(),
+                    &self.throttle,
+                    &throttle_key,
+                    now,
+                )
+                .await?
+                {
+                    tracing::warn!(target: "audit", event = "login_locked", retry_after = throttle::seconds_until(until, now), "repeated failed logins; the account is locked for a while");
+                }
                 return Err(AccountError::BadCredentials);
             }
         };
+        self.store.clear_login_failures(&throttle_key).await?;
         let granted = scopes::grant(&user.scopes, scope).map_err(AccountError::UnknownScope)?;
         tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id);
         self.start_session(&user, granted).await

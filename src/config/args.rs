@@ -122,6 +122,12 @@ pub struct ServeArgs {
     pub key_rotation_interval: Option<String>,
     #[command(flatten)]
     pub hashing: HashingArgs,
+    /// Failed logins allowed for one account before it is locked for a while.
+    #[arg(long, env = "SIGIL_LOGIN_FREE_ATTEMPTS", default_value = "5")]
+    pub login_free_attempts: String,
+    /// Longest lock after repeated failed logins (each failure doubles it from 1s).
+    #[arg(long, env = "SIGIL_LOGIN_MAX_BACKOFF", default_value = "15m")]
+    pub login_max_backoff: String,
     /// Log format: text or json.
     #[arg(long, env = "SIGIL_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -193,6 +199,30 @@ impl ServeArgs {
             }
         };
         s.hashing = self.hashing.settings()?;
+        s.login_throttle.free_attempts = number(
+            &self.login_free_attempts,
+            "SIGIL_LOGIN_FREE_ATTEMPTS",
+            "login-free-attempts",
+        )?;
+        if s.login_throttle.free_attempts == 0 {
+            return Err(ConfigError::new(
+                "SIGIL_LOGIN_FREE_ATTEMPTS",
+                "login-free-attempts",
+                "must be at least 1",
+            ));
+        }
+        s.login_throttle.max = duration(
+            &self.login_max_backoff,
+            "SIGIL_LOGIN_MAX_BACKOFF",
+            "login-max-backoff",
+        )?;
+        if s.login_throttle.max > Duration::from_secs(24 * 3600) {
+            return Err(ConfigError::new(
+                "SIGIL_LOGIN_MAX_BACKOFF",
+                "login-max-backoff",
+                "must be at most 24h, so an attacker cannot lock a real user out for long",
+            ));
+        }
         s.log_format = parse_log_format(&self.log_format)?;
         s.pid_file = (!self.pid_file.as_os_str().is_empty()).then(|| self.pid_file.clone());
         s.bootstrap_admin = match (&self.bootstrap_admin_email, &self.bootstrap_admin_password) {

@@ -246,6 +246,13 @@ impl From<AccountError> for ApiError {
                 format!("Unknown scope {scope:?}."),
             )
             .oauth("invalid_scope"),
+            AccountError::Throttled { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("throttled"),
+                "Too many failed logins",
+                "Too many failed logins for this account; wait before trying again.",
+            )
+            .retry_after(retry_after),
             AccountError::NoSuchUser => ApiError::new(
                 StatusCode::NOT_FOUND,
                 Some("not-found"),

@@ -1,17 +1,53 @@
-//! Migrations compiled into the binary.
+//! Migrations compiled into the binary, one list per backend.
 //!
-//! Each backend lists its `.sql` files with `include_str!` in an
-//! [`EmbeddedMigrations`]; that list is handed to sqlx's `Migrator`, which
-//! records applied versions (with checksums) in `_sqlx_migrations` and runs
-//! each pending one in its own transaction. This avoids sqlx's `migrate!`
+//! Each backend's `.sql` files under `migrations/<backend>/` are listed here
+//! with `include_str!` in an [`EmbeddedMigrations`]; that list is handed to
+//! sqlx's `Migrator`, which records applied versions (with checksums) in
+//! `_sqlx_migrations` and runs each pending one in its own transaction. On
+//! PostgreSQL the migrator first takes a session-level advisory lock
+//! (`pg_advisory_lock`, keyed by the database name), so instances starting at
+//! the same moment migrate one after the other. This avoids sqlx's `migrate!`
 //! macro, which needs the `macros` feature.
+//!
+//! Both lists carry the same versions with the same meaning: version N
+//! creates the same tables on either backend, each in its native types.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
 use sqlx::error::BoxDynError;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
+
+use super::StoreError;
+
+/// The SQLite schema, oldest first.
+pub(crate) const SQLITE: EmbeddedMigrations = EmbeddedMigrations(&[
+    EmbeddedMigration {
+        version: 1,
+        description: "init",
+        sql: include_str!("migrations/sqlite/0001_init.sql"),
+    },
+    EmbeddedMigration {
+        version: 2,
+        description: "login throttle",
+        sql: include_str!("migrations/sqlite/0002_login_throttle.sql"),
+    },
+]);
+
+/// The PostgreSQL schema, oldest first.
+pub(crate) const POSTGRES: EmbeddedMigrations = EmbeddedMigrations(&[
+    EmbeddedMigration {
+        version: 1,
+        description: "init",
+        sql: include_str!("migrations/postgres/0001_init.sql"),
+    },
+    EmbeddedMigration {
+        version: 2,
+        description: "login throttle",
+        sql: include_str!("migrations/postgres/0002_login_throttle.sql"),
+    },
+]);
 
 /// One migration script: its version, a short description and its SQL.
 #[derive(Debug, Clone, Copy)]
@@ -58,5 +94,19 @@ impl EmbeddedMigrations {
         Migrator::new(self)
             .await
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+    }
+}
+
+/// Maps a migrator failure onto [`StoreError`]: a database error while running
+/// a script goes through the backend's `classify` (so an unreachable server
+/// stays [`StoreError::Unavailable`]); anything else (a changed or missing
+/// script, a dirty version) is [`StoreError::Other`].
+pub(crate) fn migrate_error(
+    e: MigrateError,
+    classify: fn(sqlx::Error) -> StoreError,
+) -> StoreError {
+    match e {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => classify(e),
+        other => StoreError::Other(sqlx::Error::Migrate(Box::new(other))),
     }
 }

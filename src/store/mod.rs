@@ -1,9 +1,10 @@
-//! Persistence of user accounts and refresh-token families.
+//! Persistence of user accounts, refresh-token families and failed-login
+//! counts.
 //!
 //! Callers talk to the backend-neutral [`Store`] trait only; every piece of SQL
-//! and every backend-specific detail lives in a backend module (today
-//! [`sqlite`], later a PostgreSQL twin with the same shape). Nothing here knows
-//! about HTTP.
+//! and every backend-specific detail lives in a backend module, [`sqlite`] or
+//! [`postgres`], which have the same shape and behave identically (the tests
+//! in `tests/` run against both). Nothing here knows about HTTP.
 //!
 //! Refresh tokens are grouped in *families*: logging in starts a family, each
 //! successful refresh uses up the presented token and adds its successor to
@@ -12,17 +13,20 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 mod migrate;
+pub mod postgres;
 pub mod sqlite;
 
 #[cfg(test)]
 mod tests;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A user account as stored.
@@ -222,4 +226,47 @@ pub trait Store: Send + Sync + 'static {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Counts one failed login for `key` (e.g. the lower-cased email) at
+    /// `now` and returns the number of failures in the current run, this one
+    /// included.
+    ///
+    /// A run restarts at 1 when the previous failure is more than `window`
+    /// before `now` (a failure exactly `window` old still counts). One atomic
+    /// statement on the database: concurrent calls for one key, from any
+    /// number of instances, get distinct consecutive counts.
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<u32, StoreError>;
+
+    /// Refuses logins for `key` until `until`. An existing later lock is kept:
+    /// a lock is never shortened, only ended by
+    /// [`Store::clear_login_failures`].
+    async fn lock_login(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// When the lock on `key` ends, or `None` if it is not locked at `now`
+    /// (never locked, or the lock has passed).
+    async fn login_locked_until(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Forgets the failures and any lock of `key` (after a successful login).
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// The earliest time a previous failure may have happened and still extend a
+/// run of failures ending at `now`. Windows reaching back before 1970 are cut
+/// there, which keeps the value storable on every backend.
+fn failure_window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(window)
+        .ok()
+        .and_then(|window| now.checked_sub_signed(window))
+        .map_or(DateTime::UNIX_EPOCH, |start| {
+            start.max(DateTime::UNIX_EPOCH)
+        })
 }

@@ -1,9 +1,10 @@
 //! SQLite backend of [`Store`].
 //!
-//! All SQL and SQLite-specific behaviour lives here: connection settings (WAL,
-//! `synchronous=FULL`, foreign keys, busy timeout), the embedded migrations,
-//! the text encoding of ids and timestamps, and the mapping of SQLite errors
-//! onto [`StoreError`]. Every writing transaction starts with
+//! All SQL and SQLite-specific behaviour lives here and in the child modules:
+//! connection settings (WAL, `synchronous=FULL`, foreign keys, busy timeout),
+//! the text encoding of ids and timestamps and the mapping of SQLite errors
+//! onto [`StoreError`] (`convert`), shared statements (`ops`), and failed
+//! logins (`throttle`). Every writing transaction starts with
 //! `BEGIN IMMEDIATE`, so it holds the database's write lock from its first
 //! read and concurrent writers queue up instead of failing half-way.
 
@@ -18,24 +19,18 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::migrate::{EmbeddedMigration, EmbeddedMigrations};
-use super::{NewUser, RefreshOutcome, Store, StoreError, User, UserPatch};
+use super::migrate::{self, migrate_error};
+use super::{NewUser, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start};
 
 mod convert;
 mod ops;
+mod throttle;
 
 use convert::{
     classify, encode_scopes, is_email_conflict, parse_ts, parse_uuid, prepare_file, ts,
     user_from_row,
 };
 use ops::{insert_token, revoke_families_of_user, revoke_family};
-
-/// The SQLite schema, oldest first.
-const MIGRATIONS: EmbeddedMigrations = EmbeddedMigrations(&[EmbeddedMigration {
-    version: 1,
-    description: "init",
-    sql: include_str!("migrations/sqlite/0001_init.sql"),
-}]);
 
 /// Pool size used by [`SqliteStore::connect`] for a database file.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
@@ -95,12 +90,14 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(classify)?;
-        let migrator = MIGRATIONS.migrator().await.map_err(StoreError::Other)?;
-        migrator.run(&pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e)
-            | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => classify(e),
-            other => StoreError::Other(sqlx::Error::Migrate(Box::new(other))),
-        })?;
+        let migrator = migrate::SQLITE
+            .migrator()
+            .await
+            .map_err(StoreError::Other)?;
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| migrate_error(e, classify))?;
         tracing::debug!("sqlite store ready");
         Ok(SqliteStore { pool })
     }
@@ -379,5 +376,30 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         revoke_families_of_user(&mut conn, &user_id.to_string(), now).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<u32, StoreError> {
+        throttle::record_failure(&self.pool, key, now, failure_window_start(now, window)).await
+    }
+
+    async fn lock_login(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        throttle::lock(&self.pool, key, until).await
+    }
+
+    async fn login_locked_until(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        throttle::locked_until(&self.pool, key, now).await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        throttle::clear(&self.pool, key).await
     }
 }

@@ -22,7 +22,11 @@ async fn two_hundred_concurrent_registrations_of_fifty_emails_create_exactly_fif
     // Four attempts per email, differently cased, all at once.
     let attempts = (0..200).map(|i| {
         let email = emails[i % 50].clone();
-        let email = if i % 2 == 0 { email } else { email.to_uppercase() };
+        let email = if i % 2 == 0 {
+            email
+        } else {
+            email.to_uppercase()
+        };
         let (client, url) = (app.client.clone(), app.url("/auth/register"));
         tokio::spawn(async move {
             client
@@ -35,34 +39,65 @@ async fn two_hundred_concurrent_registrations_of_fifty_emails_create_exactly_fif
                 .as_u16()
         })
     });
-    let statuses: Vec<u16> = futures_util::future::join_all(attempts).await.into_iter().map(|r| r.unwrap()).collect();
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
 
     let created = statuses.iter().filter(|s| **s == 201).count();
     let conflicts = statuses.iter().filter(|s| **s == 409).count();
-    println!("{BACKEND:?}: 200 registrations -> {created} x 201, {conflicts} x 409, others {:?}", statuses.iter().filter(|s| **s != 201 && **s != 409).collect::<Vec<_>>());
+    println!(
+        "{BACKEND:?}: 200 registrations -> {created} x 201, {conflicts} x 409, others {:?}",
+        statuses
+            .iter()
+            .filter(|s| **s != 201 && **s != 409)
+            .collect::<Vec<_>>()
+    );
     assert_eq!((created, conflicts), (50, 150), "statuses: {statuses:?}");
     let store = sigil::startup::open_store(&app.database_url).await.unwrap();
     assert_eq!(store.count_users().await.unwrap(), 50);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_refresh_token_presented_twenty_times_at_once_succeeds_exactly_once_and_the_family_is_revoked() {
+async fn one_refresh_token_presented_twenty_times_at_once_succeeds_exactly_once_and_the_family_is_revoked()
+ {
     let app = spawn_app_with(Options::default()).await;
     let (_, _, refresh) = app.signed_up_user().await;
 
     let attempts = (0..20).map(|_| {
-        let (client, url, token) = (app.client.clone(), app.url("/auth/refresh"), refresh.clone());
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/auth/refresh"),
+            refresh.clone(),
+        );
         tokio::spawn(async move {
-            let resp = client.post(url).json(&json!({"refresh_token": token})).send().await.unwrap();
+            let resp = client
+                .post(url)
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap();
             let status = resp.status().as_u16();
             (status, resp.json::<Value>().await.unwrap())
         })
     });
-    let results: Vec<(u16, Value)> = futures_util::future::join_all(attempts).await.into_iter().map(|r| r.unwrap()).collect();
+    let results: Vec<(u16, Value)> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
 
-    let winners: Vec<&Value> = results.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+    let winners: Vec<&Value> = results
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, b)| b)
+        .collect();
     let refused = results.iter().filter(|(s, _)| *s == 401).count();
-    println!("{BACKEND:?}: 20 concurrent refreshes -> {} x 200, {refused} x 401", winners.len());
+    println!(
+        "{BACKEND:?}: 20 concurrent refreshes -> {} x 200, {refused} x 401",
+        winners.len()
+    );
     assert_eq!(winners.len(), 1, "{results:?}");
     assert_eq!(refused, 19);
     // The other 19 were reuse of a used-up token: the family, and the winner's new token with it, is revoked.
@@ -74,7 +109,10 @@ async fn one_refresh_token_presented_twenty_times_at_once_succeeds_exactly_once_
 async fn every_registration_acknowledged_before_a_kill_9_is_there_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = BACKEND.fresh_database(dir.path()).await;
-    let env = [("SIGIL_DATABASE_URL", db.expose()), ("SIGIL_SIGNING_ALG", "EdDSA")];
+    let env = [
+        ("SIGIL_DATABASE_URL", db.expose()),
+        ("SIGIL_SIGNING_ALG", "EdDSA"),
+    ];
     let mut server = ServerProcess::start(dir.path(), &env);
     let base = server.base.clone();
 
@@ -119,12 +157,23 @@ async fn every_registration_acknowledged_before_a_kill_9_is_there_after_restart(
             missing.push(email.clone());
         }
     }
-    println!("{BACKEND:?}: {} registrations acknowledged before kill -9, {} missing after restart", acknowledged.len(), missing.len());
-    assert!(acknowledged.len() > 20, "the burst was real ({})", acknowledged.len());
+    println!(
+        "{BACKEND:?}: {} registrations acknowledged before kill -9, {} missing after restart",
+        acknowledged.len(),
+        missing.len()
+    );
+    assert!(
+        acknowledged.len() > 20,
+        "the burst was real ({})",
+        acknowledged.len()
+    );
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     let login = reqwest::Client::new()
         .post(format!("{}/auth/login", restarted.base))
-        .form(&[("username", acknowledged[0].as_str()), ("password", PASSWORD)])
+        .form(&[
+            ("username", acknowledged[0].as_str()),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();

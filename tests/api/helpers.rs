@@ -81,7 +81,8 @@ impl Backend {
             }
             #[cfg(sigil_postgres_tests)]
             Backend::Postgres => {
-                let base = std::env::var("SIGIL_TEST_POSTGRES_URL").expect("SIGIL_TEST_POSTGRES_URL");
+                let base =
+                    std::env::var("SIGIL_TEST_POSTGRES_URL").expect("SIGIL_TEST_POSTGRES_URL");
                 let url = sigil::store::postgres::testing::fresh_database(&base)
                     .await
                     .expect("a fresh PostgreSQL database");

@@ -240,3 +240,52 @@ async fn a_hash_made_under_old_parameters_is_upgraded_at_the_next_login() {
         "the new hash verifies"
     );
 }
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_with_growing_backoff_and_success_resets_it() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+
+    for attempt in 1..=5 {
+        assert_eq!(
+            app.login_form(&email, "wrong password").await.status(),
+            401,
+            "attempt {attempt} is free"
+        );
+    }
+    let locked = app.login_form(&email, PASSWORD).await;
+    assert_eq!(locked.headers()["retry-after"], "1", "first lock: 1 s");
+    assert_problem(locked, 429).await;
+    // The lock is per account, whatever the email's case, and the same for unknown emails.
+    assert_eq!(
+        app.login_form(&email.to_uppercase(), PASSWORD)
+            .await
+            .status(),
+        429
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(app.login_form(&email, "wrong password").await.status(), 401);
+    let longer = app.login_form(&email, PASSWORD).await;
+    assert_eq!(longer.status(), 429);
+    assert_eq!(
+        longer.headers()["retry-after"],
+        "2",
+        "each further failure doubles the lock"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        app.login_form(&email, PASSWORD).await.status(),
+        200,
+        "the right password works after the back-off"
+    );
+    for _ in 1..=5 {
+        assert_eq!(
+            app.login_form(&email, "wrong password").await.status(),
+            401,
+            "a success reset the count"
+        );
+    }
+}

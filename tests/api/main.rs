@@ -6,6 +6,10 @@
 //! `src/build.rs`); otherwise one ignored test says they were skipped. The
 //! other modules test what does not depend on the database.
 
+// The storage-dependent modules are compiled once per backend on purpose
+// (`sqlite/mod.rs`, `postgres/mod.rs` include the same files).
+#![allow(clippy::duplicate_mod)]
+
 mod helpers;
 
 /// Backend-specific `spawn_app`/`spawn_app_with`, shadowing the SQLite

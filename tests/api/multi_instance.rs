@@ -11,7 +11,11 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/rotate-keys.s
 const ISSUER: &str = "http://sigil.test";
 
 async fn etag(client: &reqwest::Client, base: &str) -> String {
-    let resp = client.get(format!("{base}/.well-known/jwks.json")).send().await.unwrap();
+    let resp = client
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
     resp.headers()["etag"].to_str().unwrap().to_owned()
 }
 
@@ -19,11 +23,26 @@ async fn etag(client: &reqwest::Client, base: &str) -> String {
 async fn two_instances_on_one_database_and_keys_folder_behave_as_one_service() {
     let dir = tempfile::tempdir().unwrap();
     let db = BACKEND.fresh_database(dir.path()).await;
-    let pid = |name: &str| dir.path().join(format!("data/{name}.pid")).display().to_string();
+    let pid = |name: &str| {
+        dir.path()
+            .join(format!("data/{name}.pid"))
+            .display()
+            .to_string()
+    };
     let (pid_a, pid_b) = (pid("a"), pid("b"));
-    let common = [("SIGIL_DATABASE_URL", db.expose()), ("SIGIL_ISSUER", ISSUER), ("SIGIL_JWKS_MAX_AGE", "1s")];
-    let a = ServerProcess::start(dir.path(), &[common.as_slice(), &[("SIGIL_PID_FILE", pid_a.as_str())]].concat());
-    let b = ServerProcess::start(dir.path(), &[common.as_slice(), &[("SIGIL_PID_FILE", pid_b.as_str())]].concat());
+    let common = [
+        ("SIGIL_DATABASE_URL", db.expose()),
+        ("SIGIL_ISSUER", ISSUER),
+        ("SIGIL_JWKS_MAX_AGE", "1s"),
+    ];
+    let a = ServerProcess::start(
+        dir.path(),
+        &[common.as_slice(), &[("SIGIL_PID_FILE", pid_a.as_str())]].concat(),
+    );
+    let b = ServerProcess::start(
+        dir.path(),
+        &[common.as_slice(), &[("SIGIL_PID_FILE", pid_b.as_str())]].concat(),
+    );
     let http = reqwest::Client::new();
     let email = unique_email();
 
@@ -45,22 +64,76 @@ async fn two_instances_on_one_database_and_keys_folder_behave_as_one_service() {
     assert_eq!(login_b.status(), 200, "a user registered on A logs in on B");
 
     // A's tokens work on B.
-    let me = http.get(format!("{}/me", b.base)).bearer_auth(from_a["access_token"].as_str().unwrap()).send().await.unwrap();
-    assert_eq!(me.status(), 200, "an access token issued by A is accepted by B");
+    let me = http
+        .get(format!("{}/me", b.base))
+        .bearer_auth(from_a["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        me.status(),
+        200,
+        "an access token issued by A is accepted by B"
+    );
     let refreshed = http
         .post(format!("{}/auth/refresh", b.base))
         .json(&json!({"refresh_token": from_a["refresh_token"]}))
         .send()
         .await
         .unwrap();
-    assert_eq!(refreshed.status(), 200, "A's refresh token is refreshed by B");
+    assert_eq!(
+        refreshed.status(),
+        200,
+        "A's refresh token is refreshed by B"
+    );
     let current: Value = refreshed.json().await.unwrap();
 
     // Revoke on B; A refuses.
-    let logout = http.post(format!("{}/auth/logout", b.base)).json(&json!({"refresh_token": current["refresh_token"]})).send().await.unwrap();
+    let logout = http
+        .post(format!("{}/auth/logout", b.base))
+        .json(&json!({"refresh_token": current["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logout.status(), 204);
-    let on_a = http.post(format!("{}/auth/refresh", a.base)).json(&json!({"refresh_token": current["refresh_token"]})).send().await.unwrap();
+    let on_a = http
+        .post(format!("{}/auth/refresh", a.base))
+        .json(&json!({"refresh_token": current["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(on_a.status(), 401, "a family revoked on B is refused on A");
+
+    // Failed logins spread over both instances add up to one lock.
+    let victim = unique_email();
+    http.post(format!("{}/auth/register", a.base))
+        .json(&json!({"email": victim, "password": PASSWORD, "name": "Target"}))
+        .send()
+        .await
+        .unwrap();
+    for (i, base) in [&a.base, &b.base, &a.base, &b.base, &a.base]
+        .into_iter()
+        .enumerate()
+    {
+        let resp = http
+            .post(format!("{base}/auth/login"))
+            .form(&[("username", victim.as_str()), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "failure {i}");
+    }
+    let locked = http
+        .post(format!("{}/auth/login", b.base))
+        .form(&[("username", victim.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        locked.status(),
+        429,
+        "five failures on two instances lock the account on both"
+    );
 
     // One rotation reaches both.
     assert_eq!(etag(&http, &a.base).await, etag(&http, &b.base).await);
@@ -76,15 +149,25 @@ async fn two_instances_on_one_database_and_keys_folder_behave_as_one_service() {
         .env("SIGIL_JWKS_MAX_AGE", "1s")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let started = Instant::now();
     loop {
         let (ea, eb) = (etag(&http, &a.base).await, etag(&http, &b.base).await);
         if ea == eb && ea != before {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "both instances serve the new set within seconds");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "both instances serve the new set within seconds"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("both instances served the rotated JWK Set after {:?}", started.elapsed());
+    println!(
+        "both instances served the rotated JWK Set after {:?}",
+        started.elapsed()
+    );
 }

@@ -1,8 +1,10 @@
-//! Tests of opening, reopening and closing a database.
+//! Tests of opening, reopening and closing a SQLite database, and of the
+//! migration lists of both backends.
 
 use chrono::Utc;
 
 use super::{fresh, later, new_user, rotated, user_with_family};
+use crate::store::migrate;
 use crate::store::{SqliteStore, Store, StoreError};
 
 #[tokio::test]
@@ -16,7 +18,7 @@ async fn reopening_the_file_runs_migrations_again_without_error() {
         .fetch_one(third.pool())
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, migrate::SQLITE.0.len() as i64);
     let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(third.pool())
         .await
@@ -90,4 +92,17 @@ async fn a_new_database_and_its_folder_are_readable_by_their_owner_only() {
     assert_eq!(mode(db.parent().unwrap()), 0o700);
     let wal = db.with_file_name("sigil.db-wal");
     assert_eq!(mode(&wal), 0o600, "SQLite copies the mode to its journal");
+}
+
+#[test]
+fn both_backends_have_the_same_migration_versions_in_order() {
+    let versions = |list: migrate::EmbeddedMigrations| {
+        list.0
+            .iter()
+            .map(|m| (m.version, m.description))
+            .collect::<Vec<_>>()
+    };
+    let sqlite = versions(migrate::SQLITE);
+    assert_eq!(sqlite, versions(migrate::POSTGRES));
+    assert!(sqlite.windows(2).all(|w| w[0].0 < w[1].0), "{sqlite:?}");
 }

@@ -1,15 +1,66 @@
-//! Behaviour tests of the store, run against the SQLite backend on a fresh
-//! temporary database file each.
+//! Behaviour tests of the store, on both backends.
+//!
+//! Every test in `users`, `refresh` and `throttle` is an `async fn(SharedStore)`
+//! that [`on_every_backend!`] turns into two tests: `…::sqlite::NAME` on a
+//! fresh temporary SQLite file, and `…::postgres::NAME` on a fresh database
+//! of its own on the server named by `SIGIL_TEST_POSTGRES_URL` (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`). Without that variable the
+//! PostgreSQL tests are compiled as ignored (the build script sets
+//! `sigil_postgres_tests` only when it is set), so `cargo test` lists them as
+//! `ignored`; should one run anyway (`--include-ignored`), it prints a
+//! `SKIPPED` line past the test harness's output capture and returns.
+//! `lifecycle` and `postgres_lifecycle` test what only one backend has.
+
+use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use super::{NewUser, RefreshOutcome, SqliteStore, Store};
+use super::postgres::testing::{drop_database, fresh_database};
+use super::{NewUser, PostgresStore, RefreshOutcome, SharedStore, SqliteStore, Store};
+
+/// Declares, for each named `async fn(SharedStore)` of the current module, a
+/// test on SQLite (in a child module `sqlite`) and one on PostgreSQL (in
+/// `postgres`).
+macro_rules! on_every_backend {
+    ($($name:ident),+ $(,)?) => {
+        /// The tests of this file, on a fresh SQLite database each.
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::store::tests::on_sqlite(super::$name).await;
+                }
+            )+
+        }
+
+        /// The tests of this file, on a fresh PostgreSQL database each.
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(
+                    not(sigil_postgres_tests),
+                    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
+                )]
+                async fn $name() {
+                    crate::store::tests::on_postgres(module_path!(), stringify!($name), super::$name)
+                        .await;
+                }
+            )+
+        }
+    };
+}
 
 mod lifecycle;
+mod postgres_lifecycle;
 mod refresh;
+mod throttle;
 mod users;
+
+/// The environment variable naming the PostgreSQL server for tests.
+const POSTGRES_URL_VAR: &str = "SIGIL_TEST_POSTGRES_URL";
 
 /// A store on a new database file inside a not-yet-existing subdirectory.
 async fn fresh() -> (TempDir, String, SqliteStore) {
@@ -17,6 +68,58 @@ async fn fresh() -> (TempDir, String, SqliteStore) {
     let url = format!("sqlite://{}", dir.path().join("nested/sigil.db").display());
     let store = SqliteStore::connect(&url).await.expect("connect");
     (dir, url, store)
+}
+
+/// Runs `test` on a store over a fresh SQLite file.
+async fn on_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(SharedStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (_dir, _url, store) = fresh().await;
+    test(Arc::new(store)).await;
+}
+
+/// Runs `test` on a store over a fresh PostgreSQL database, which is dropped
+/// afterwards (also when the test fails); skips loudly without a server.
+async fn on_postgres<F, Fut>(module: &str, name: &str, test: F)
+where
+    F: FnOnce(SharedStore) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(base) = postgres_base_url(&format!("{module}::{name}")) else {
+        return;
+    };
+    let url = fresh_database(&base).await.expect("create a test database");
+    let store = PostgresStore::connect(&url).await.expect("connect");
+    let outcome = tokio::spawn(test(Arc::new(store.clone()))).await;
+    store.close().await;
+    if let Err(e) = drop_database(&base, &url).await {
+        eprintln!("could not drop the test database: {e}");
+    }
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("test task failed: {e}"),
+        }
+    }
+}
+
+/// The PostgreSQL server for tests, or `None` after printing a `SKIPPED`
+/// line for `test` straight to stderr (past the harness's output capture, so
+/// it shows even for a passing test).
+fn postgres_base_url(test: &str) -> Option<String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: {POSTGRES_URL_VAR} is not set, so this PostgreSQL test did not run"
+            );
+            None
+        }
+    }
 }
 
 fn new_user(email: &str) -> NewUser {
@@ -45,7 +148,7 @@ fn rotated(user_id: Uuid, family_id: Uuid) -> RefreshOutcome {
 }
 
 /// Creates a user and a family holding token `b"t0"`; returns both ids.
-async fn user_with_family(store: &SqliteStore, now: DateTime<Utc>) -> (Uuid, Uuid) {
+async fn user_with_family(store: &dyn Store, now: DateTime<Utc>) -> (Uuid, Uuid) {
     let user = store
         .create_user(new_user("ada@example.com"))
         .await

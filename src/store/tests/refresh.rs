@@ -1,18 +1,17 @@
-//! Tests of refresh-token families: rotation, reuse, expiry, revocation.
+//! Tests of refresh-token families: rotation, reuse, expiry, revocation (on
+//! both backends).
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{fresh, later, new_user, rotated, user_with_family};
-use crate::store::{RefreshOutcome, SqliteStore, Store, StoreError, UserPatch};
+use super::{later, new_user, rotated, user_with_family};
+use crate::store::{RefreshOutcome, SharedStore, StoreError, UserPatch};
 
-#[tokio::test]
-async fn disabling_a_user_revokes_its_refresh_families() {
-    let (_dir, _url, store) = fresh().await;
+async fn disabling_a_user_revokes_its_refresh_families(store: SharedStore) {
     let now = Utc::now();
-    let (user_id, _family) = user_with_family(&store, now).await;
+    let (user_id, _family) = user_with_family(&*store, now).await;
 
     let patch = UserPatch {
         scopes: None,
@@ -39,11 +38,9 @@ async fn disabling_a_user_revokes_its_refresh_families() {
     assert_eq!(outcome, RefreshOutcome::Revoked);
 }
 
-#[tokio::test]
-async fn a_rotated_token_presented_again_is_reused_and_revokes_its_family() {
-    let (_dir, _url, store) = fresh().await;
+async fn a_rotated_token_presented_again_is_reused_and_revokes_its_family(store: SharedStore) {
     let now = Utc::now();
-    let (user_id, family_id) = user_with_family(&store, now).await;
+    let (user_id, family_id) = user_with_family(&*store, now).await;
 
     let first = store
         .rotate_refresh(b"t0", b"t1", later(now), now)
@@ -73,9 +70,7 @@ async fn a_rotated_token_presented_again_is_reused_and_revokes_its_family() {
     assert_eq!(replay, RefreshOutcome::Revoked);
 }
 
-#[tokio::test]
-async fn an_expired_token_is_reported_as_expired_and_stays_usable_for_nothing() {
-    let (_dir, _url, store) = fresh().await;
+async fn an_expired_token_is_reported_as_expired_and_stays_usable_for_nothing(store: SharedStore) {
     let now = Utc::now();
     let user = store
         .create_user(new_user("ada@example.com"))
@@ -98,11 +93,9 @@ async fn an_expired_token_is_reported_as_expired_and_stays_usable_for_nothing() 
     assert_eq!(outcome, RefreshOutcome::Unknown);
 }
 
-#[tokio::test]
-async fn an_unknown_token_is_reported_as_unknown() {
-    let (_dir, _url, store) = fresh().await;
+async fn an_unknown_token_is_reported_as_unknown(store: SharedStore) {
     let now = Utc::now();
-    user_with_family(&store, now).await;
+    user_with_family(&*store, now).await;
     let outcome = store
         .rotate_refresh(b"nope", b"t1", later(now), now)
         .await
@@ -111,13 +104,9 @@ async fn an_unknown_token_is_reported_as_unknown() {
     assert!(!store.revoke_family_of(b"nope", now).await.unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_concurrent_rotations_of_one_token_rotate_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("sigil.db").display());
-    let store = Arc::new(SqliteStore::connect_with(&url, 6).await.unwrap());
+async fn twenty_concurrent_rotations_of_one_token_rotate_exactly_once(store: SharedStore) {
     let now = Utc::now();
-    let (user_id, family_id) = user_with_family(&store, now).await;
+    let (user_id, family_id) = user_with_family(&*store, now).await;
 
     let tasks: Vec<_> = (0..20u8)
         .map(|i| {
@@ -129,25 +118,31 @@ async fn twenty_concurrent_rotations_of_one_token_rotate_exactly_once() {
             })
         })
         .collect();
-    let mut rotations = 0;
-    for task in tasks {
+    let (mut winners, mut reused, mut revoked) = (Vec::new(), 0, 0);
+    for (i, task) in (0..20u8).zip(tasks) {
         match task.await.unwrap().unwrap() {
             outcome @ RefreshOutcome::Rotated { .. } => {
                 assert_eq!(outcome, rotated(user_id, family_id));
-                rotations += 1;
+                winners.push(i);
             }
-            RefreshOutcome::Reused { .. } | RefreshOutcome::Revoked => {}
+            RefreshOutcome::Reused { .. } => reused += 1,
+            RefreshOutcome::Revoked => revoked += 1,
             other => panic!("unexpected outcome {other:?}"),
         }
     }
-    assert_eq!(rotations, 1);
+    // One rotates; the next sees a used-up token and revokes the family; the
+    // rest find it revoked, and so does the winner's successor.
+    assert_eq!((winners.len(), reused, revoked), (1, 1, 18));
+    let successor = store
+        .rotate_refresh(&[b'n', winners[0]], b"x", later(now), now)
+        .await
+        .unwrap();
+    assert_eq!(successor, RefreshOutcome::Revoked);
 }
 
-#[tokio::test]
-async fn logging_out_revokes_the_whole_family_of_the_token() {
-    let (_dir, _url, store) = fresh().await;
+async fn logging_out_revokes_the_whole_family_of_the_token(store: SharedStore) {
     let now = Utc::now();
-    let (user_id, family_id) = user_with_family(&store, now).await;
+    let (user_id, family_id) = user_with_family(&*store, now).await;
     let other = store
         .create_refresh_family(user_id, "", b"o0", later(now))
         .await
@@ -186,9 +181,7 @@ async fn logging_out_revokes_the_whole_family_of_the_token() {
     assert_eq!(outcome, RefreshOutcome::Revoked);
 }
 
-#[tokio::test]
-async fn a_family_for_an_unknown_user_is_refused() {
-    let (_dir, _url, store) = fresh().await;
+async fn a_family_for_an_unknown_user_is_refused(store: SharedStore) {
     let err = store
         .create_refresh_family(Uuid::new_v4(), "read", b"t0", later(Utc::now()))
         .await
@@ -196,3 +189,13 @@ async fn a_family_for_an_unknown_user_is_refused() {
     assert!(matches!(err, StoreError::Other(_)), "{err:?}");
     assert_eq!(err.to_string(), "database error");
 }
+
+on_every_backend!(
+    disabling_a_user_revokes_its_refresh_families,
+    a_rotated_token_presented_again_is_reused_and_revokes_its_family,
+    an_expired_token_is_reported_as_expired_and_stays_usable_for_nothing,
+    an_unknown_token_is_reported_as_unknown,
+    twenty_concurrent_rotations_of_one_token_rotate_exactly_once,
+    logging_out_revokes_the_whole_family_of_the_token,
+    a_family_for_an_unknown_user_is_refused,
+);

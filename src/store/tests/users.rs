@@ -1,14 +1,13 @@
-//! Tests of user accounts: creation, lookup, listing, updates.
+//! Tests of user accounts: creation, lookup, listing, updates (on both
+//! backends).
 
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{fresh, new_user};
-use crate::store::{Store, StoreError, User, UserPatch};
+use super::new_user;
+use crate::store::{SharedStore, StoreError, User, UserPatch};
 
-#[tokio::test]
-async fn a_created_user_is_found_by_email_in_any_case_and_by_id() {
-    let (_dir, _url, store) = fresh().await;
+async fn a_created_user_is_found_by_email_in_any_case_and_by_id(store: SharedStore) {
     let created = store
         .create_user(new_user("Ada@Example.COM"))
         .await
@@ -24,9 +23,7 @@ async fn a_created_user_is_found_by_email_in_any_case_and_by_id() {
     assert_eq!(store.user_by_id(Uuid::new_v4()).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn an_email_differing_only_in_case_is_already_taken() {
-    let (_dir, _url, store) = fresh().await;
+async fn an_email_differing_only_in_case_is_already_taken(store: SharedStore) {
     store
         .create_user(new_user("ada@example.com"))
         .await
@@ -40,9 +37,7 @@ async fn an_email_differing_only_in_case_is_already_taken() {
     assert_eq!(store.count_users().await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn users_are_listed_by_creation_time_with_limit_and_offset() {
-    let (_dir, _url, store) = fresh().await;
+async fn users_are_listed_by_creation_time_with_limit_and_offset(store: SharedStore) {
     let mut created = Vec::new();
     for i in 0..5 {
         created.push(
@@ -68,9 +63,7 @@ async fn users_are_listed_by_creation_time_with_limit_and_offset() {
     assert!(store.list_users(0, 0).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn updating_a_user_changes_only_the_given_fields() {
-    let (_dir, _url, store) = fresh().await;
+async fn updating_a_user_changes_only_the_given_fields(store: SharedStore) {
     let user = store
         .create_user(new_user("ada@example.com"))
         .await
@@ -96,6 +89,13 @@ async fn updating_a_user_changes_only_the_given_fields() {
         .unwrap();
     assert_eq!(unknown, None);
 }
+
+on_every_backend!(
+    a_created_user_is_found_by_email_in_any_case_and_by_id,
+    an_email_differing_only_in_case_is_already_taken,
+    users_are_listed_by_creation_time_with_limit_and_offset,
+    updating_a_user_changes_only_the_given_fields,
+);
 
 #[test]
 fn debug_output_never_shows_the_password_hash() {

@@ -4,12 +4,14 @@ backend_helpers!(crate::helpers::Backend::Postgres);
 
 #[path = "../admin.rs"]
 mod admin;
-#[path = "../concurrency.rs"]
-mod concurrency;
 #[path = "../bearer.rs"]
 mod bearer;
+#[path = "../concurrency.rs"]
+mod concurrency;
 #[path = "../login.rs"]
 mod login;
+#[path = "../multi_instance.rs"]
+mod multi_instance;
 #[path = "../refresh.rs"]
 mod refresh;
 #[path = "../register.rs"]
@@ -18,5 +20,3 @@ mod register;
 mod requests;
 #[path = "../tokens.rs"]
 mod tokens;
-#[path = "../multi_instance.rs"]
-mod multi_instance;

@@ -4,10 +4,10 @@ backend_helpers!(crate::helpers::Backend::Sqlite);
 
 #[path = "../admin.rs"]
 mod admin;
-#[path = "../concurrency.rs"]
-mod concurrency;
 #[path = "../bearer.rs"]
 mod bearer;
+#[path = "../concurrency.rs"]
+mod concurrency;
 #[path = "../login.rs"]
 mod login;
 #[path = "../refresh.rs"]

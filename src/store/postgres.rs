@@ -1,0 +1,349 @@
+//! PostgreSQL backend of [`Store`].
+//!
+//! All SQL and PostgreSQL-specific behaviour lives here and in the child
+//! modules: connecting and migrating (`connect`), the mapping of PostgreSQL
+//! errors onto [`StoreError`] (`convert`), shared statements (`ops`), failed
+//! logins (`throttle`), and throw-away databases for tests ([`testing`]).
+//! Columns use native types, so values need no conversion. Several instances
+//! may share one database: uniqueness is left to unique indexes, and
+//! [`Store::rotate_refresh`] locks the presented token's row and its family's
+//! row (`SELECT … FOR UPDATE`) for the length of its one transaction.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::Row;
+use sqlx::postgres::PgPool;
+use uuid::Uuid;
+
+use super::{NewUser, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start};
+
+mod connect;
+mod convert;
+mod ops;
+pub mod testing;
+mod throttle;
+
+use convert::{classify, is_email_conflict, user_from_row};
+use ops::{insert_token, revoke_families_of_user, revoke_family};
+
+/// Pool size used by [`PostgresStore::connect`].
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// `SELECT` of every user column, followed by the rest of the query.
+macro_rules! select_user {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, email, name, password_hash, scopes, disabled, created_at FROM users ",
+            $rest
+        )
+    };
+}
+
+/// A [`Store`] kept in a PostgreSQL database, which several instances may
+/// share.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://…` or
+    /// `postgresql://…`) and brings its schema up to date. Fails within a few
+    /// seconds with [`StoreError::Unavailable`] when the server cannot be
+    /// reached.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Like [`PostgresStore::connect`], with at most `max_connections` pooled
+    /// connections (at least one).
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+    ) -> Result<PostgresStore, StoreError> {
+        let pool = connect::migrated_pool(url, max_connections).await?;
+        tracing::debug!("postgres store ready");
+        Ok(PostgresStore { pool })
+    }
+
+    /// Closes every pooled connection, waiting for running queries to end.
+    /// Later calls fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The underlying pool, for tests that look at the schema directly.
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        let user = User {
+            id: Uuid::new_v4(),
+            email: new.email,
+            name: new.name,
+            password_hash: new.password_hash,
+            scopes: new.scopes,
+            disabled: false,
+            created_at: Utc::now().trunc_subsecs(6),
+        };
+        sqlx::query(
+            "INSERT INTO users (id, email, email_lower, name, password_hash, scopes, disabled, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, false, $7)",
+        )
+        .bind(user.id)
+        .bind(&user.email)
+        .bind(user.email.to_lowercase())
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(&user.scopes)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_email_conflict(&e) {
+                StoreError::EmailTaken
+            } else {
+                classify(e)
+            }
+        })?;
+        Ok(user)
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(select_user!("WHERE email_lower = $1"))
+            .bind(email.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(select_user!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn list_users(&self, limit: u32, offset: u32) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(select_user!("ORDER BY created_at, id LIMIT $1 OFFSET $2"))
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(count.try_into().unwrap_or(0))
+    }
+
+    async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<User>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let row = sqlx::query(concat!(
+            "UPDATE users SET scopes = COALESCE($1, scopes), disabled = COALESCE($2, disabled) \
+             WHERE id = $3 RETURNING ",
+            "id, email, name, password_hash, scopes, disabled, created_at"
+        ))
+        .bind(patch.scopes.as_deref())
+        .bind(patch.disabled)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(None);
+        };
+        if patch.disabled == Some(true) {
+            revoke_families_of_user(&mut tx, id, Utc::now()).await?;
+        }
+        let user = user_from_row(&row)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(Some(user))
+    }
+
+    async fn create_refresh_family(
+        &self,
+        user_id: Uuid,
+        scope: &str,
+        token_hash: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Uuid, StoreError> {
+        let family_id = Uuid::new_v4();
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO refresh_families (id, user_id, scope, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(family_id)
+        .bind(user_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        insert_token(&mut tx, family_id, token_hash, now, expires_at).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(family_id)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        token_hash: &[u8],
+        new_hash: &[u8],
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        // Concurrent presentations of one token queue on its row lock; each
+        // later one then reads the row as the earlier one left it.
+        let row = sqlx::query(
+            "SELECT t.id, t.family_id, t.expires_at, t.used_at, f.user_id, f.scope, \
+             f.revoked_at, u.disabled FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family_id \
+             JOIN users u ON u.id = f.user_id \
+             WHERE t.token_hash = $1 \
+             FOR UPDATE OF t, f",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let token_id: Uuid = row.try_get("id").map_err(classify)?;
+        let family_id: Uuid = row.try_get("family_id").map_err(classify)?;
+        let user_id: Uuid = row.try_get("user_id").map_err(classify)?;
+        let revoked_at: Option<DateTime<Utc>> = row.try_get("revoked_at").map_err(classify)?;
+        let used_at: Option<DateTime<Utc>> = row.try_get("used_at").map_err(classify)?;
+        let disabled: bool = row.try_get("disabled").map_err(classify)?;
+        let expires_at: DateTime<Utc> = row.try_get("expires_at").map_err(classify)?;
+
+        // A disabled owner counts as revoked even if a family slipped past
+        // the revocation done when disabling (e.g. a login racing with it).
+        if revoked_at.is_some() || disabled {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(RefreshOutcome::Revoked);
+        }
+        let reused = RefreshOutcome::Reused { user_id, family_id };
+        if used_at.is_some() {
+            revoke_family(&mut tx, family_id, now).await?;
+            tx.commit().await.map_err(classify)?;
+            return Ok(reused);
+        }
+        if expires_at <= now {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(RefreshOutcome::Expired);
+        }
+        let marked =
+            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(token_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?
+                .rows_affected();
+        if marked != 1 {
+            revoke_family(&mut tx, family_id, now).await?;
+            tx.commit().await.map_err(classify)?;
+            return Ok(reused);
+        }
+        insert_token(&mut tx, family_id, new_hash, now, new_expires_at).await?;
+        tx.commit().await.map_err(classify)?;
+        let scope: String = row.try_get("scope").map_err(classify)?;
+        Ok(RefreshOutcome::Rotated {
+            user_id,
+            family_id,
+            scope,
+        })
+    }
+
+    async fn revoke_family_of(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // A token never changes family, so finding it and revoking its
+        // family can be one statement.
+        sqlx::query_scalar(
+            "WITH token AS (SELECT family_id FROM refresh_tokens WHERE token_hash = $1), \
+             revoked AS (UPDATE refresh_families SET revoked_at = $2 \
+                 WHERE id IN (SELECT family_id FROM token) AND revoked_at IS NULL) \
+             SELECT EXISTS (SELECT 1 FROM token)",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)
+    }
+
+    async fn revoke_user_families(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        revoke_families_of_user(&mut conn, user_id, now).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<u32, StoreError> {
+        throttle::record_failure(&self.pool, key, now, failure_window_start(now, window)).await
+    }
+
+    async fn lock_login(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        throttle::lock(&self.pool, key, until).await
+    }
+
+    async fn login_locked_until(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        throttle::locked_until(&self.pool, key, now).await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        throttle::clear(&self.pool, key).await
+    }
+}

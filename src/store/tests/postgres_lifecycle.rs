@@ -1,0 +1,189 @@
+//! Tests of connecting to PostgreSQL: concurrent start-ups and migrations,
+//! the schema's types, closing, unreachable servers, and the fresh-database
+//! helper for tests. Those that need a server are ignored without
+//! `SIGIL_TEST_POSTGRES_URL` (see the parent module).
+
+use std::time::{Duration, Instant};
+
+use super::postgres_base_url;
+use crate::store::migrate;
+use crate::store::postgres::testing::{drop_database, fresh_database};
+use crate::store::{PostgresStore, Store, StoreError};
+
+/// A fresh database on the test server, or `None` (reported) without one.
+async fn fresh(test: &str) -> Option<(String, String)> {
+    let base = postgres_base_url(&format!("{}::{test}", module_path!()))?;
+    let url = fresh_database(&base).await.expect("create a test database");
+    Some((base, url))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(sigil_postgres_tests),
+    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
+)]
+async fn instances_starting_at_once_on_a_new_database_migrate_it_once() {
+    let Some((base, url)) =
+        fresh("instances_starting_at_once_on_a_new_database_migrate_it_once").await
+    else {
+        return;
+    };
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PostgresStore::connect(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for start in starts {
+        stores.push(start.await.unwrap().expect("every instance starts"));
+    }
+    let again = PostgresStore::connect(&url).await.expect("a later start");
+
+    let applied: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(again.pool())
+            .await
+            .unwrap();
+    let expected: Vec<(i64, bool)> = migrate::POSTGRES
+        .0
+        .iter()
+        .map(|m| (m.version, true))
+        .collect();
+    assert_eq!(applied, expected);
+    for store in stores.iter().chain([&again]) {
+        store.close().await;
+    }
+    drop_database(&base, &url).await.unwrap();
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(sigil_postgres_tests),
+    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
+)]
+async fn the_postgres_schema_uses_native_types() {
+    let Some((base, url)) = fresh("the_postgres_schema_uses_native_types").await else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let types: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, udt_name::text \
+         FROM information_schema.columns WHERE table_schema = 'public' \
+         AND column_name IN ('id', 'scopes', 'disabled', 'created_at', 'token_hash', \
+         'locked_until', 'failures') ORDER BY 1, 2",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let row = |t: &str, c: &str, u: &str| (t.to_owned(), c.to_owned(), u.to_owned());
+    assert_eq!(
+        types,
+        vec![
+            row("login_throttle", "failures", "int4"),
+            row("login_throttle", "locked_until", "timestamptz"),
+            row("refresh_families", "created_at", "timestamptz"),
+            row("refresh_families", "id", "uuid"),
+            row("refresh_tokens", "created_at", "timestamptz"),
+            row("refresh_tokens", "id", "uuid"),
+            row("refresh_tokens", "token_hash", "bytea"),
+            row("users", "created_at", "timestamptz"),
+            row("users", "disabled", "bool"),
+            row("users", "id", "uuid"),
+            row("users", "scopes", "_text"),
+        ]
+    );
+    store.close().await;
+    drop_database(&base, &url).await.unwrap();
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(sigil_postgres_tests),
+    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
+)]
+async fn a_closed_postgres_store_is_unavailable_and_errors_show_no_details() {
+    let Some((base, url)) =
+        fresh("a_closed_postgres_store_is_unavailable_and_errors_show_no_details").await
+    else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).await.unwrap();
+    store.ping().await.unwrap();
+    store.close().await;
+    let err = store.ping().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert_eq!(err.to_string(), "database unavailable");
+    drop_database(&base, &url).await.unwrap();
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(sigil_postgres_tests),
+    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
+)]
+async fn fresh_databases_are_separate_and_only_they_can_be_dropped() {
+    let Some((base, first)) =
+        fresh("fresh_databases_are_separate_and_only_they_can_be_dropped").await
+    else {
+        return;
+    };
+    let second = fresh_database(&base).await.unwrap();
+    assert_ne!(first, second);
+    let store = PostgresStore::connect(&first).await.unwrap();
+    store.ping().await.unwrap();
+
+    // Dropping disconnects the store's pooled connections.
+    drop_database(&base, &first).await.unwrap();
+    drop_database(&base, &second).await.unwrap();
+    let gone = PostgresStore::connect(&first).await.unwrap_err();
+    assert!(matches!(gone, StoreError::Other(_)), "{gone:?}");
+    let refused = drop_database(&base, &base).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Other(_)), "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_fails_at_once_as_unavailable_without_the_password() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let started = Instant::now();
+    let err = PostgresStore::connect(&format!("postgres://sigil:hunter2@127.0.0.1:{port}/sigil"))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let mut chain = format!("{err:?}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    assert!(!chain.contains("hunter2"), "{chain}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_start_up_within_seconds() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts connections and holds them open without a word.
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = Instant::now();
+    let err = PostgresStore::connect(&format!("postgres://sigil@127.0.0.1:{port}/sigil"))
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    silent.abort();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(waited < Duration::from_secs(8), "{waited:?}");
+}
