@@ -166,7 +166,7 @@ impl Application {
             ttl: settings.access_ttl,
         };
         let accounts = Accounts::new(store, hasher, tokens, keyring.clone(), settings.refresh_ttl)
-            .with_throttle(settings.login_throttle);
+            .with_throttles(settings.throttles);
         bootstrap_admin(&accounts, &settings).await?;
 
         let app = crate::http::app(crate::http::ApiContext {
@@ -174,6 +174,7 @@ impl Application {
             keyring,
             issuer: issuer.clone(),
             jwks_max_age: settings.jwks_max_age,
+            trusted_proxies: settings.trusted_proxies.clone(),
         })
         .boxed();
         Ok(Application {

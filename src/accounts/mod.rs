@@ -9,6 +9,7 @@ pub mod scopes;
 pub mod throttle;
 pub mod validate;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::password::{HashError, PasswordHasher, Verdict};
 use crate::store::{NewUser, RefreshOutcome, Store, StoreError, User, UserPatch};
 use crate::token::access::{AccessClaims, AccessTokens};
 use crate::token::refresh;
-use throttle::ThrottlePolicy;
+use throttle::Throttles;
 pub use validate::FieldError;
 
 /// Why an account operation failed; the HTTP layer maps each to one status.
@@ -39,8 +40,9 @@ pub enum AccountError {
     /// Unknown, used-up, revoked or expired refresh token (401).
     #[error("invalid refresh token")]
     BadRefreshToken,
-    /// Too many failed logins for this account: wait `retry_after` seconds (429).
-    #[error("too many failed logins")]
+    /// Too many failed logins or registrations from this source: wait
+    /// `retry_after` seconds (429).
+    #[error("too many attempts")]
     Throttled {
         /// Seconds until the lock ends.
         retry_after: u64,
@@ -51,6 +53,10 @@ pub enum AccountError {
     /// No such user (404).
     #[error("no such user")]
     NoSuchUser,
+    /// The change would take the acting administrator's own admin rights
+    /// away, or disable them (409).
+    #[error("an administrator cannot demote or disable themselves")]
+    SelfLockout,
     /// The hashing queue is full (503 + Retry-After).
     #[error("busy")]
     Busy,
@@ -149,6 +155,25 @@ pub struct Registration {
     pub name: String,
 }
 
+/// Checks every field of a registration; the normalised email and name.
+fn check_registration(input: &Registration) -> Result<(String, String), AccountError> {
+    let mut errors = Vec::new();
+    let email = validate::email(&input.email, &mut errors);
+    validate::password(input.password.expose_secret(), &mut errors);
+    let name = validate::name(&input.name, &mut errors);
+    if errors.is_empty() {
+        Ok((email, name))
+    } else {
+        Err(AccountError::Invalid(errors))
+    }
+}
+
+/// A client address for audit events: the address, or `-` when none is known
+/// (the command line, the first-start bootstrap).
+pub fn client_field(client: Option<IpAddr>) -> String {
+    client.map_or_else(|| "-".to_owned(), |ip| ip.to_canonical().to_string())
+}
+
 /// Creates an account with `scopes` after validating every field. Used by
 /// registration, the first-start bootstrap and `sigil users create`.
 pub async fn create_account(
@@ -157,13 +182,17 @@ pub async fn create_account(
     input: Registration,
     scopes: &[&str],
 ) -> Result<User, AccountError> {
-    let mut errors = Vec::new();
-    let email = validate::email(&input.email, &mut errors);
-    validate::password(input.password.expose_secret(), &mut errors);
-    let name = validate::name(&input.name, &mut errors);
-    if !errors.is_empty() {
-        return Err(AccountError::Invalid(errors));
-    }
+    create_account_from(store, hasher, input, scopes, None).await
+}
+
+async fn create_account_from(
+    store: &dyn Store,
+    hasher: &PasswordHasher,
+    input: Registration,
+    scopes: &[&str],
+    client: Option<IpAddr>,
+) -> Result<User, AccountError> {
+    let (email, name) = check_registration(&input)?;
     let password_hash = hasher.hash(input.password).await?;
     let user = store
         .create_user(NewUser {
@@ -173,7 +202,7 @@ pub async fn create_account(
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         })
         .await?;
-    tracing::info!(target: "audit", event = "user_registered", user_id = %user.id, scopes = %user.scopes.join(" "));
+    tracing::info!(target: "audit", event = "user_registered", user_id = %user.id, client = %client_field(client), scopes = %user.scopes.join(" "));
     Ok(user)
 }
 
@@ -185,7 +214,7 @@ pub struct Accounts {
     tokens: AccessTokens,
     keyring: Arc<Keyring>,
     refresh_ttl: Duration,
-    throttle: ThrottlePolicy,
+    throttles: Throttles,
 }
 
 impl Accounts {
@@ -203,13 +232,13 @@ impl Accounts {
             tokens,
             keyring,
             refresh_ttl,
-            throttle: ThrottlePolicy::default(),
+            throttles: Throttles::default(),
         }
     }
 
-    /// Replaces the login back-off policy.
-    pub fn with_throttle(mut self, policy: ThrottlePolicy) -> Accounts {
-        self.throttle = policy;
+    /// Replaces the back-off policies.
+    pub fn with_throttles(mut self, throttles: Throttles) -> Accounts {
+        self.throttles = throttles;
         self
     }
 
@@ -227,19 +256,67 @@ impl Accounts {
         create_account(self.store.as_ref(), &self.hasher, input, scopes).await
     }
 
-    /// Registers a user with the default scopes and logs them in.
-    pub async fn register(&self, input: Registration) -> Result<TokenPair, AccountError> {
-        let user = self.create_user(input, scopes::DEFAULT_SCOPES).await?;
+    /// Registers a user with the default scopes and logs them in. Each
+    /// registration that gets as far as hashing counts against `client`.
+    pub async fn register(
+        &self,
+        input: Registration,
+        client: Option<IpAddr>,
+    ) -> Result<TokenPair, AccountError> {
+        check_registration(&input)?;
+        let key = throttle::registration_key(client);
+        let now = Utc::now();
+        self.refuse_if_locked(&[&key], now).await?;
+        if let Some(until) = throttle::record(
+            self.store.as_ref(),
+            &self.throttles.registrations,
+            &key,
+            now,
+        )
+        .await?
+        {
+            tracing::warn!(target: "audit", event = "registrations_throttled", client = %client_field(client), retry_after = throttle::seconds_until(until, now), "many registrations from one source; further ones wait");
+        }
+        let user = create_account_from(
+            self.store.as_ref(),
+            &self.hasher,
+            input,
+            scopes::DEFAULT_SCOPES,
+            client,
+        )
+        .await?;
         self.start_session(&user, user.scopes.clone()).await
+    }
+
+    /// 429 with the latest end among the running locks of `keys`.
+    async fn refuse_if_locked(
+        &self,
+        keys: &[&str],
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        let mut latest = None;
+        for key in keys {
+            if let Some(until) = self.store.throttle_locked_until(key, now).await? {
+                latest = latest.max(Some(until));
+            }
+        }
+        match latest {
+            Some(until) => Err(AccountError::Throttled {
+                retry_after: throttle::seconds_until(until, now),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Checks email and password and starts a session. Unknown email, wrong
     /// password and disabled user cost the same and answer the same.
+    /// Failures count against the email from `client` and against `client`.
     pub async fn login(
         &self,
         email: &str,
         password: SecretString,
         scope: Option<&str>,
+        client: Option<IpAddr>,
     ) -> Result<TokenPair, AccountError> {
         // Lengths only: a login must not reveal the password policy of old accounts,
         // but nothing longer than any valid value is worth hashing or looking up.
@@ -259,15 +336,12 @@ impl Accounts {
         if !errors.is_empty() {
             return Err(AccountError::Invalid(errors));
         }
-        // A locked account is refused before any hashing: the lock must cost
-        // the attacker time without costing us CPU.
-        let throttle_key = throttle::key_for(email);
-        let now = Utc::now();
-        if let Some(until) = self.store.login_locked_until(&throttle_key, now).await? {
-            return Err(AccountError::Throttled {
-                retry_after: throttle::seconds_until(until, now),
-            });
-        }
+        // A lock is enforced before any hashing: it must cost the attacker
+        // time without costing us CPU.
+        let account_key = throttle::account_key(email, client);
+        let address_key = throttle::address_key(client);
+        self.refuse_if_locked(&[&account_key, &address_key], Utc::now())
+            .await?;
         let user = self.store.user_by_email(email.trim()).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
         let verdict = self.hasher.verify(password, stored_hash).await?;
@@ -280,32 +354,42 @@ impl Accounts {
                 user
             }
             (_, user) => {
-                match user {
-                    Some(u) => {
-                        tracing::info!(target: "audit", event = "login_failed", user_id = %u.id, disabled = u.disabled)
-                    }
-                    None => {
-                        tracing::info!(target: "audit", event = "login_failed", user_id = "unknown")
-                    }
-                }
-                let now = Utc::now();
-                if let Some(until) = throttle::record_failure(
-                    self.store.as_ref(),
-                    &self.throttle,
-                    &throttle_key,
-                    now,
-                )
-                .await?
-                {
-                    tracing::warn!(target: "audit", event = "login_locked", retry_after = throttle::seconds_until(until, now), "repeated failed logins; the account is locked for a while");
-                }
+                let user_id = user
+                    .as_ref()
+                    .map_or_else(|| "unknown".to_owned(), |u| u.id.to_string());
+                let disabled = user.as_ref().is_some_and(|u| u.disabled);
+                tracing::info!(target: "audit", event = "login_failed", user_id = %user_id, client = %client_field(client), disabled);
+                self.count_login_failure(&account_key, &address_key, &user_id, client)
+                    .await?;
                 return Err(AccountError::BadCredentials);
             }
         };
-        self.store.clear_login_failures(&throttle_key).await?;
+        self.store.clear_throttle(&account_key).await?;
         let granted = scopes::grant(&user.scopes, scope).map_err(AccountError::UnknownScope)?;
-        tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id);
+        tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id, client = %client_field(client));
         self.start_session(&user, granted).await
+    }
+
+    /// Counts a failed login against the email from this source and against
+    /// the source; logs when either starts a lock.
+    async fn count_login_failure(
+        &self,
+        account_key: &str,
+        address_key: &str,
+        user_id: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(), AccountError> {
+        let now = Utc::now();
+        let store = self.store.as_ref();
+        for (scope, policy, key) in [
+            ("account", &self.throttles.account, account_key),
+            ("address", &self.throttles.address, address_key),
+        ] {
+            if let Some(until) = throttle::record(store, policy, key, now).await? {
+                tracing::warn!(target: "audit", event = "login_locked", lock = scope, user_id = %user_id, client = %client_field(client), retry_after = throttle::seconds_until(until, now), "repeated failed logins; further attempts wait");
+            }
+        }
+        Ok(())
     }
 
     /// Uses up `token` and hands out a new pair in the same family. Presenting a
@@ -431,6 +515,15 @@ impl Accounts {
                     unknown.chars().take(64).collect::<String>()
                 ),
             }]));
+        }
+        if id == admin.user.id {
+            let demotes = patch
+                .scopes
+                .as_ref()
+                .is_some_and(|s| !s.iter().any(|s| s == scopes::ADMIN));
+            if demotes || patch.disabled == Some(true) {
+                return Err(AccountError::SelfLockout);
+            }
         }
         let user = self
             .store

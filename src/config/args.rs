@@ -122,12 +122,25 @@ pub struct ServeArgs {
     pub key_rotation_interval: Option<String>,
     #[command(flatten)]
     pub hashing: HashingArgs,
-    /// Failed logins allowed for one account before it is locked for a while.
+    /// Failed logins allowed for one email from one client address before
+    /// further ones wait.
     #[arg(long, env = "SIGIL_LOGIN_FREE_ATTEMPTS", default_value = "5")]
     pub login_free_attempts: String,
-    /// Longest lock after repeated failed logins (each failure doubles it from 1s).
+    /// Failed logins allowed from one client address, for any emails, before
+    /// further ones wait.
+    #[arg(long, env = "SIGIL_ADDRESS_FREE_LOGIN_FAILURES", default_value = "20")]
+    pub address_free_login_failures: String,
+    /// Longest wait after repeated failed logins (each failure doubles it from 1s).
     #[arg(long, env = "SIGIL_LOGIN_MAX_BACKOFF", default_value = "15m")]
     pub login_max_backoff: String,
+    /// Registrations allowed from one client address (within an hour of each
+    /// other) before further ones wait (from 1 min, doubling, up to 1 h).
+    #[arg(long, env = "SIGIL_ADDRESS_FREE_REGISTRATIONS", default_value = "10")]
+    pub address_free_registrations: String,
+    /// Proxies whose X-Forwarded-For names the client: addresses and CIDR
+    /// networks, comma-separated (default: none; the TCP peer is the client).
+    #[arg(long, env = "SIGIL_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
     /// Log format: text or json.
     #[arg(long, env = "SIGIL_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -199,30 +212,46 @@ impl ServeArgs {
             }
         };
         s.hashing = self.hashing.settings()?;
-        s.login_throttle.free_attempts = number(
+        let at_least_one = |value: &str, variable: &'static str, flag: &'static str| {
+            let n: u32 = number(value, variable, flag)?;
+            if n == 0 {
+                return Err(ConfigError::new(variable, flag, "must be at least 1"));
+            }
+            Ok(n)
+        };
+        s.throttles.account.free_attempts = at_least_one(
             &self.login_free_attempts,
             "SIGIL_LOGIN_FREE_ATTEMPTS",
             "login-free-attempts",
         )?;
-        if s.login_throttle.free_attempts == 0 {
-            return Err(ConfigError::new(
-                "SIGIL_LOGIN_FREE_ATTEMPTS",
-                "login-free-attempts",
-                "must be at least 1",
-            ));
-        }
-        s.login_throttle.max = duration(
+        s.throttles.address.free_attempts = at_least_one(
+            &self.address_free_login_failures,
+            "SIGIL_ADDRESS_FREE_LOGIN_FAILURES",
+            "address-free-login-failures",
+        )?;
+        s.throttles.registrations.free_attempts = at_least_one(
+            &self.address_free_registrations,
+            "SIGIL_ADDRESS_FREE_REGISTRATIONS",
+            "address-free-registrations",
+        )?;
+        let max_backoff = duration(
             &self.login_max_backoff,
             "SIGIL_LOGIN_MAX_BACKOFF",
             "login-max-backoff",
         )?;
-        if s.login_throttle.max > Duration::from_secs(24 * 3600) {
+        if max_backoff > Duration::from_secs(24 * 3600) {
             return Err(ConfigError::new(
                 "SIGIL_LOGIN_MAX_BACKOFF",
                 "login-max-backoff",
                 "must be at most 24h, so an attacker cannot lock a real user out for long",
             ));
         }
+        s.throttles.account.max = max_backoff;
+        s.throttles.address.max = max_backoff;
+        s.trusted_proxies = crate::http::client_addr::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|problem| {
+                ConfigError::new("SIGIL_TRUSTED_PROXIES", "trusted-proxies", problem)
+            })?;
         s.log_format = parse_log_format(&self.log_format)?;
         s.pid_file = (!self.pid_file.as_os_str().is_empty()).then(|| self.pid_file.clone());
         s.bootstrap_admin = match (&self.bootstrap_admin_email, &self.bootstrap_admin_password) {

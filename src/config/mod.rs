@@ -216,8 +216,10 @@ pub struct Settings {
     pub key_rotation_interval: Option<Duration>,
     /// Password hashing.
     pub hashing: HashingSettings,
-    /// Login back-off.
-    pub login_throttle: crate::accounts::throttle::ThrottlePolicy,
+    /// Back-off of failed logins and registrations.
+    pub throttles: crate::accounts::throttle::Throttles,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::http::client_addr::TrustedProxies,
     /// Log format (used by the binary when it sets up logging).
     pub log_format: LogFormat,
     /// Where `serve` writes its pid; `None` = do not write one.
@@ -243,7 +245,8 @@ impl Settings {
             key_grace: Duration::from_secs(15 * 60) + CLOCK_LEEWAY,
             key_rotation_interval: None,
             hashing: HashingSettings::default(),
-            login_throttle: Default::default(),
+            throttles: Default::default(),
+            trusted_proxies: Default::default(),
             log_format: LogFormat::Text,
             pid_file: None,
             bootstrap_admin: None,

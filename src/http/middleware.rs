@@ -1,5 +1,6 @@
-//! What wraps every route: a request id and span on every log line, the 64 KiB
-//! body limit, and the conversion of every error into problem+json.
+//! What wraps every route: the client address and a request id on every log
+//! line, the input limits (64 KiB bodies, 8 KiB `Authorization` headers), and
+//! the conversion of every error into problem+json.
 
 use std::time::Instant;
 
@@ -11,17 +12,42 @@ use poem_openapi::error::{
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::client_addr::{ClientAddr, TrustedProxies};
 use super::problem::ApiError;
 
 /// Largest request body accepted (SPEC §2).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Largest `Authorization` header accepted. sigil's own tokens stay under
+/// 1.5 KiB even with RSA-4096 keys; anything far larger is refused before it
+/// is decoded or parsed.
+pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
+
 /// Header carrying the request id, in both directions.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they
-/// declare a `Content-Length`, before any handler reads them.
-pub async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+/// Refuses an `Authorization` header over [`MAX_AUTHORIZATION_BYTES`] with 431,
+/// and bodies over [`MAX_BODY_BYTES`] with 413 whether or not they declare a
+/// `Content-Length`, before any handler reads them.
+pub async fn limit_input<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let authorization: usize = req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|v| v.len())
+        .sum();
+    if authorization > MAX_AUTHORIZATION_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Some("header-too-large"),
+            "Authorization header too large",
+            format!(
+                "The Authorization header is limited to {} KiB.",
+                MAX_AUTHORIZATION_BYTES / 1024
+            ),
+        )
+        .into());
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -115,9 +141,13 @@ pub async fn to_problem(err: poem::Error) -> Response {
 }
 
 /// Gives each request an id (the client's `X-Request-Id` if it is sane, else a
-/// new UUID), runs it inside a span carrying that id, logs one line when it
-/// ends, and returns the id in the response.
-pub async fn trace_request<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+/// new UUID) and its [`ClientAddr`], runs it inside a span carrying both, logs
+/// one line when it ends, and returns the id in the response.
+pub async fn trace_request<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    proxies: &TrustedProxies,
+) -> poem::Result<Response> {
     let id = req
         .headers()
         .get(REQUEST_ID)
@@ -125,7 +155,9 @@ pub async fn trace_request<E: Endpoint>(next: E, req: Request) -> poem::Result<R
         .filter(|v| is_sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::new_v4().to_string());
-    let client = req.remote_addr().to_string();
+    let client = proxies.client_of(&req);
+    req.extensions_mut().insert(ClientAddr(client));
+    let client = crate::accounts::client_field(client);
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), client = %client);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;

@@ -2,9 +2,10 @@
 //!
 //! Handlers are thin: parse, call one [`Accounts`]
 //! method or read the key set, map the result. Requests flow
-//! `trace_request` → `to_problem` → `limit_body` → route → handler.
+//! `trace_request` → `to_problem` → `limit_input` → route → handler.
 
 pub mod auth;
+pub mod client_addr;
 pub mod health;
 pub mod middleware;
 pub mod problem;
@@ -31,6 +32,8 @@ pub struct ApiContext {
     pub issuer: String,
     /// JWKS `max-age`.
     pub jwks_max_age: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: client_addr::TrustedProxies,
 }
 
 /// The OpenAPI service of every documented route.
@@ -75,13 +78,17 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let alias = well_known::metadata_alias(well_known::ServerMetadata::new(&ctx.issuer));
+    let proxies = std::sync::Arc::new(ctx.trusted_proxies);
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .at("/.well-known/openid-configuration", alias)
         .nest("/", api)
         .data(ctx.accounts)
-        .around(middleware::limit_body)
+        .around(middleware::limit_input)
         .catch_all_error(middleware::to_problem)
-        .around(middleware::trace_request)
+        .around(move |next, req| {
+            let proxies = proxies.clone();
+            async move { middleware::trace_request(next, req, &proxies).await }
+        })
 }

@@ -249,8 +249,8 @@ impl From<AccountError> for ApiError {
             AccountError::Throttled { retry_after } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 Some("throttled"),
-                "Too many failed logins",
-                "Too many failed logins for this account; wait before trying again.",
+                "Too many attempts",
+                "Too many failed logins or registrations from here; wait the Retry-After seconds, then try again.",
             )
             .retry_after(retry_after),
             AccountError::NoSuchUser => ApiError::new(
@@ -258,6 +258,13 @@ impl From<AccountError> for ApiError {
                 Some("not-found"),
                 "Not found",
                 "No user has this id.",
+            ),
+            AccountError::SelfLockout => ApiError::new(
+                StatusCode::CONFLICT,
+                Some("self-lockout"),
+                "Cannot lock yourself out",
+                "This change would remove your own admin scope or disable your own account; \
+                 ask another administrator to make it.",
             ),
             AccountError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

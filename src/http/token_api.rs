@@ -1,11 +1,13 @@
 //! `/auth/*`: register, the OAuth 2.0 token endpoint (`/auth/login`), refresh
 //! and logout. Handlers parse, call one `Accounts` method, and shape the answer.
 
+use poem::web::Data;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::client_addr::ClientAddr;
 use super::problem::ApiError;
 use crate::accounts::{Accounts, Registration, TokenPair};
 
@@ -160,7 +162,11 @@ pub struct TokenApi {
 impl TokenApi {
     /// Create an account and log it in.
     #[oai(path = "/auth/register", method = "post")]
-    async fn register(&self, request: Json<RegisterBody>) -> Result<TokenResponse, ApiError> {
+    async fn register(
+        &self,
+        request: Json<RegisterBody>,
+        client: Data<&ClientAddr>,
+    ) -> Result<TokenResponse, ApiError> {
         let Json(RegisterBody {
             email,
             password,
@@ -168,11 +174,14 @@ impl TokenApi {
         }) = request;
         let pair = self
             .accounts
-            .register(Registration {
-                email,
-                password: SecretString::from(password),
-                name,
-            })
+            .register(
+                Registration {
+                    email,
+                    password: SecretString::from(password),
+                    name,
+                },
+                client.0.0,
+            )
             .await?;
         let (cache, pragma) = no_store();
         Ok(TokenResponse::Created(body(pair), cache, pragma))
@@ -182,7 +191,12 @@ impl TokenApi {
     ///
     /// One identical 401 answers an unknown email, a wrong password and a disabled user.
     #[oai(path = "/auth/login", method = "post")]
-    async fn login(&self, request: LoginRequest) -> Result<TokenResponse, ApiError> {
+    async fn login(
+        &self,
+        request: LoginRequest,
+        client: Data<&ClientAddr>,
+    ) -> Result<TokenResponse, ApiError> {
+        let client = client.0.0;
         let pair = match request {
             LoginRequest::Json(Json(LoginBody {
                 email,
@@ -190,7 +204,12 @@ impl TokenApi {
                 scope,
             })) => {
                 self.accounts
-                    .login(&email, SecretString::from(password), scope.as_deref())
+                    .login(
+                        &email,
+                        SecretString::from(password),
+                        scope.as_deref(),
+                        client,
+                    )
                     .await?
             }
             LoginRequest::Form(Form(form)) => {
@@ -208,6 +227,7 @@ impl TokenApi {
                                 &username,
                                 SecretString::from(password),
                                 form.scope.as_deref(),
+                                client,
                             )
                             .await?
                     }

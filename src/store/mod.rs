@@ -130,6 +130,15 @@ pub enum RefreshOutcome {
     },
 }
 
+/// What [`Store::purge_expired`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Refresh families (with their tokens) past every token's expiry.
+    pub refresh_families: u64,
+    /// Throttle rows with nothing left to decide.
+    pub throttle_rows: u64,
+}
+
 /// Errors from a [`Store`].
 ///
 /// The `Display` texts are fixed and never contain SQL or values; the
@@ -227,36 +236,50 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Counts one failed login for `key` (e.g. the lower-cased email) at
-    /// `now` and returns the number of failures in the current run, this one
+    /// Counts one event for the throttle `key` (a failed login for one
+    /// account from one address, a registration from one address, …) at
+    /// `now` and returns the number of events in the current run, this one
     /// included.
     ///
-    /// A run restarts at 1 when the previous failure is more than `window`
-    /// before `now` (a failure exactly `window` old still counts). One atomic
+    /// A run restarts at 1 when the previous event is more than `window`
+    /// before `now` (an event exactly `window` old still counts). One atomic
     /// statement on the database: concurrent calls for one key, from any
     /// number of instances, get distinct consecutive counts.
-    async fn record_login_failure(
+    async fn record_throttle_event(
         &self,
         key: &str,
         now: DateTime<Utc>,
         window: Duration,
     ) -> Result<u32, StoreError>;
 
-    /// Refuses logins for `key` until `until`. An existing later lock is kept:
-    /// a lock is never shortened, only ended by
-    /// [`Store::clear_login_failures`].
-    async fn lock_login(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Refuses what `key` throttles until `until`. An existing later lock is
+    /// kept: a lock is never shortened, only ended by
+    /// [`Store::clear_throttle`].
+    async fn throttle_lock(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// When the lock on `key` ends, or `None` if it is not locked at `now`
     /// (never locked, or the lock has passed).
-    async fn login_locked_until(
+    async fn throttle_locked_until(
         &self,
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
 
-    /// Forgets the failures and any lock of `key` (after a successful login).
-    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets the events and any lock of `key` (after a successful login).
+    async fn clear_throttle(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes what can no longer decide an answer: refresh families whose
+    /// every token expired before `expired_before` (callers leave a margin
+    /// before now, so no refresh in flight loses its family), and throttle
+    /// rows whose last event is older than `quiet_since` and whose lock (if
+    /// any) ended by `now`. Without this both tables would grow with every
+    /// login and every sprayed email for ever.
+    async fn purge_expired(
+        &self,
+        expired_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        quiet_since: DateTime<Utc>,
+    ) -> Result<Purged, StoreError>;
 }
 
 /// The earliest time a previous failure may have happened and still extend a

@@ -17,7 +17,9 @@ use sqlx::Row;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
-use super::{NewUser, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start};
+use super::{
+    NewUser, Purged, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start,
+};
 
 mod connect;
 mod convert;
@@ -322,7 +324,7 @@ impl Store for PostgresStore {
         revoke_families_of_user(&mut conn, user_id, now).await
     }
 
-    async fn record_login_failure(
+    async fn record_throttle_event(
         &self,
         key: &str,
         now: DateTime<Utc>,
@@ -331,11 +333,11 @@ impl Store for PostgresStore {
         throttle::record_failure(&self.pool, key, now, failure_window_start(now, window)).await
     }
 
-    async fn lock_login(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn throttle_lock(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
         throttle::lock(&self.pool, key, until).await
     }
 
-    async fn login_locked_until(
+    async fn throttle_locked_until(
         &self,
         key: &str,
         now: DateTime<Utc>,
@@ -343,7 +345,16 @@ impl Store for PostgresStore {
         throttle::locked_until(&self.pool, key, now).await
     }
 
-    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+    async fn clear_throttle(&self, key: &str) -> Result<(), StoreError> {
         throttle::clear(&self.pool, key).await
+    }
+
+    async fn purge_expired(
+        &self,
+        expired_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        quiet_since: DateTime<Utc>,
+    ) -> Result<Purged, StoreError> {
+        throttle::purge(&self.pool, expired_before, now, quiet_since).await
     }
 }

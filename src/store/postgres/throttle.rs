@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::convert::classify;
-use crate::store::StoreError;
+use crate::store::{Purged, StoreError};
 
-/// See [`Store::record_login_failure`](crate::store::Store::record_login_failure);
+/// See [`Store::record_throttle_event`](crate::store::Store::record_throttle_event);
 /// `window_start` is the earliest previous failure that still continues the run.
 pub(super) async fn record_failure(
     pool: &PgPool,
@@ -38,7 +38,7 @@ pub(super) async fn record_failure(
     Ok(u32::try_from(failures).unwrap_or(u32::MAX))
 }
 
-/// See [`Store::lock_login`](crate::store::Store::lock_login).
+/// See [`Store::throttle_lock`](crate::store::Store::throttle_lock).
 pub(super) async fn lock(pool: &PgPool, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO login_throttle AS t (key, locked_until) VALUES ($1, $2) \
@@ -53,7 +53,7 @@ pub(super) async fn lock(pool: &PgPool, key: &str, until: DateTime<Utc>) -> Resu
     Ok(())
 }
 
-/// See [`Store::login_locked_until`](crate::store::Store::login_locked_until).
+/// See [`Store::throttle_locked_until`](crate::store::Store::throttle_locked_until).
 pub(super) async fn locked_until(
     pool: &PgPool,
     key: &str,
@@ -69,7 +69,7 @@ pub(super) async fn locked_until(
     .map_err(classify)
 }
 
-/// See [`Store::clear_login_failures`](crate::store::Store::clear_login_failures).
+/// See [`Store::clear_throttle`](crate::store::Store::clear_throttle).
 pub(super) async fn clear(pool: &PgPool, key: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM login_throttle WHERE key = $1")
         .bind(key)
@@ -77,4 +77,41 @@ pub(super) async fn clear(pool: &PgPool, key: &str) -> Result<(), StoreError> {
         .await
         .map_err(classify)?;
     Ok(())
+}
+
+/// See [`Store::purge_expired`](crate::store::Store::purge_expired). Each
+/// statement is atomic on its own; a refresh racing with the first either
+/// rotates before the family goes or finds its token unknown (401 either way,
+/// since the token had expired).
+pub(super) async fn purge(
+    pool: &PgPool,
+    expired_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    quiet_since: DateTime<Utc>,
+) -> Result<Purged, StoreError> {
+    // Tokens go with their family (ON DELETE CASCADE).
+    let families = sqlx::query(
+        "DELETE FROM refresh_families f WHERE NOT EXISTS \
+         (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.expires_at > $1)",
+    )
+    .bind(expired_before)
+    .execute(pool)
+    .await
+    .map_err(classify)?
+    .rows_affected();
+    let throttle_rows = sqlx::query(
+        "DELETE FROM login_throttle \
+         WHERE (last_failure_at IS NULL OR last_failure_at < $1) \
+         AND (locked_until IS NULL OR locked_until <= $2)",
+    )
+    .bind(quiet_since)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(classify)?
+    .rows_affected();
+    Ok(Purged {
+        refresh_families: families,
+        throttle_rows,
+    })
 }

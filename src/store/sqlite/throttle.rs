@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::convert::{classify, parse_ts, ts};
-use crate::store::StoreError;
+use crate::store::{Purged, StoreError};
 
-/// See [`Store::record_login_failure`](crate::store::Store::record_login_failure);
+/// See [`Store::record_throttle_event`](crate::store::Store::record_throttle_event);
 /// `window_start` is the earliest previous failure that still continues the run.
 pub(super) async fn record_failure(
     pool: &SqlitePool,
@@ -38,7 +38,7 @@ pub(super) async fn record_failure(
     Ok(u32::try_from(failures).unwrap_or(u32::MAX))
 }
 
-/// See [`Store::lock_login`](crate::store::Store::lock_login).
+/// See [`Store::throttle_lock`](crate::store::Store::throttle_lock).
 pub(super) async fn lock(
     pool: &SqlitePool,
     key: &str,
@@ -56,7 +56,7 @@ pub(super) async fn lock(
     Ok(())
 }
 
-/// See [`Store::login_locked_until`](crate::store::Store::login_locked_until).
+/// See [`Store::throttle_locked_until`](crate::store::Store::throttle_locked_until).
 pub(super) async fn locked_until(
     pool: &SqlitePool,
     key: &str,
@@ -73,7 +73,7 @@ pub(super) async fn locked_until(
     until.as_deref().map(parse_ts).transpose()
 }
 
-/// See [`Store::clear_login_failures`](crate::store::Store::clear_login_failures).
+/// See [`Store::clear_throttle`](crate::store::Store::clear_throttle).
 pub(super) async fn clear(pool: &SqlitePool, key: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM login_throttle WHERE key = ?")
         .bind(key)
@@ -81,4 +81,43 @@ pub(super) async fn clear(pool: &SqlitePool, key: &str) -> Result<(), StoreError
         .await
         .map_err(classify)?;
     Ok(())
+}
+
+/// See [`Store::purge_expired`](crate::store::Store::purge_expired): one
+/// write transaction, so a refresh racing with it either sees its family or
+/// finds the token unknown; either way an expired token gets 401.
+pub(super) async fn purge(
+    pool: &SqlitePool,
+    expired_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    quiet_since: DateTime<Utc>,
+) -> Result<Purged, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(classify)?;
+    // Tokens go with their family (ON DELETE CASCADE).
+    let families = sqlx::query(
+        "DELETE FROM refresh_families WHERE NOT EXISTS \
+         (SELECT 1 FROM refresh_tokens t WHERE t.family_id = refresh_families.id \
+          AND t.expires_at > ?1)",
+    )
+    .bind(ts(expired_before))
+    .execute(&mut *tx)
+    .await
+    .map_err(classify)?
+    .rows_affected();
+    let throttle_rows = sqlx::query(
+        "DELETE FROM login_throttle \
+         WHERE (last_failure_at IS NULL OR last_failure_at < ?1) \
+         AND (locked_until IS NULL OR locked_until <= ?2)",
+    )
+    .bind(ts(quiet_since))
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(classify)?
+    .rows_affected();
+    tx.commit().await.map_err(classify)?;
+    Ok(Purged {
+        refresh_families: families,
+        throttle_rows,
+    })
 }

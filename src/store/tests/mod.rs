@@ -55,6 +55,7 @@ macro_rules! on_every_backend {
 
 mod lifecycle;
 mod postgres_lifecycle;
+mod purge;
 mod refresh;
 mod throttle;
 mod users;

@@ -19,13 +19,13 @@ async fn failures_are_counted_per_key(store: SharedStore) {
     let now = now();
     for expected in 1..=3 {
         let count = store
-            .record_login_failure("ada@example.com", now, WINDOW)
+            .record_throttle_event("ada@example.com", now, WINDOW)
             .await
             .unwrap();
         assert_eq!(count, expected);
     }
     let other = store
-        .record_login_failure("bob@example.com", now, WINDOW)
+        .record_throttle_event("bob@example.com", now, WINDOW)
         .await
         .unwrap();
     assert_eq!(other, 1);
@@ -35,7 +35,7 @@ async fn a_failure_after_a_quiet_window_starts_the_count_again(store: SharedStor
     let key = "ada@example.com";
     let t0 = now();
     let window = TimeDelta::from_std(WINDOW).unwrap();
-    let at = |t| store.record_login_failure(key, t, WINDOW);
+    let at = |t| store.record_throttle_event(key, t, WINDOW);
 
     assert_eq!(at(t0).await.unwrap(), 1);
     // Exactly one window after the previous failure still counts.
@@ -56,68 +56,65 @@ async fn a_lock_holds_until_its_end_and_is_never_shortened(store: SharedStore) {
     let key = "ada@example.com";
     let now = now();
     let until = now + TimeDelta::minutes(10);
-    assert_eq!(store.login_locked_until(key, now).await.unwrap(), None);
+    assert_eq!(store.throttle_locked_until(key, now).await.unwrap(), None);
 
-    store.lock_login(key, until).await.unwrap();
+    store.throttle_lock(key, until).await.unwrap();
     assert_eq!(
-        store.login_locked_until(key, now).await.unwrap(),
+        store.throttle_locked_until(key, now).await.unwrap(),
         Some(until)
     );
     let just_before = until - TimeDelta::microseconds(1);
-    let locked = store.login_locked_until(key, just_before).await.unwrap();
+    let locked = store.throttle_locked_until(key, just_before).await.unwrap();
     assert_eq!(locked, Some(until));
-    assert_eq!(store.login_locked_until(key, until).await.unwrap(), None);
+    assert_eq!(store.throttle_locked_until(key, until).await.unwrap(), None);
     let other = store
-        .login_locked_until("bob@example.com", now)
+        .throttle_locked_until("bob@example.com", now)
         .await
         .unwrap();
     assert_eq!(other, None);
 
     store
-        .lock_login(key, now + TimeDelta::minutes(1))
+        .throttle_lock(key, now + TimeDelta::minutes(1))
         .await
         .unwrap();
     assert_eq!(
-        store.login_locked_until(key, now).await.unwrap(),
+        store.throttle_locked_until(key, now).await.unwrap(),
         Some(until)
     );
     let longer = now + TimeDelta::hours(1);
-    store.lock_login(key, longer).await.unwrap();
+    store.throttle_lock(key, longer).await.unwrap();
     assert_eq!(
-        store.login_locked_until(key, now).await.unwrap(),
+        store.throttle_locked_until(key, now).await.unwrap(),
         Some(longer)
     );
 
     // A key that was locked before it ever failed counts from 1.
-    let count = store.record_login_failure(key, now, WINDOW).await.unwrap();
+    let count = store.record_throttle_event(key, now, WINDOW).await.unwrap();
     assert_eq!(count, 1);
 }
 
 async fn clearing_a_key_forgets_its_failures_and_its_lock(store: SharedStore) {
     let key = "ada@example.com";
     let now = now();
-    store.record_login_failure(key, now, WINDOW).await.unwrap();
-    store.record_login_failure(key, now, WINDOW).await.unwrap();
+    store.record_throttle_event(key, now, WINDOW).await.unwrap();
+    store.record_throttle_event(key, now, WINDOW).await.unwrap();
     store
-        .lock_login(key, now + TimeDelta::minutes(5))
+        .throttle_lock(key, now + TimeDelta::minutes(5))
         .await
         .unwrap();
     store
-        .record_login_failure("bob@example.com", now, WINDOW)
-        .await
-        .unwrap();
-
-    store.clear_login_failures(key).await.unwrap();
-    store
-        .clear_login_failures("never@example.com")
+        .record_throttle_event("bob@example.com", now, WINDOW)
         .await
         .unwrap();
 
-    assert_eq!(store.login_locked_until(key, now).await.unwrap(), None);
-    let count = store.record_login_failure(key, now, WINDOW).await.unwrap();
+    store.clear_throttle(key).await.unwrap();
+    store.clear_throttle("never@example.com").await.unwrap();
+
+    assert_eq!(store.throttle_locked_until(key, now).await.unwrap(), None);
+    let count = store.record_throttle_event(key, now, WINDOW).await.unwrap();
     assert_eq!(count, 1);
     let bob = store
-        .record_login_failure("bob@example.com", now, WINDOW)
+        .record_throttle_event("bob@example.com", now, WINDOW)
         .await
         .unwrap();
     assert_eq!(bob, 2, "other keys are left alone");
@@ -130,7 +127,7 @@ async fn twenty_concurrent_failures_for_one_key_count_one_to_twenty(store: Share
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 store
-                    .record_login_failure("ada@example.com", now, WINDOW)
+                    .record_throttle_event("ada@example.com", now, WINDOW)
                     .await
             })
         })
