@@ -24,6 +24,9 @@ use crate::token::access::{AccessTokens, Validation};
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
+/// How often expired refresh families and quiet throttle counters are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
+
 /// Why the server could not start. Messages never contain secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -108,6 +111,7 @@ pub struct Application {
     pid_file: Option<PathBuf>,
     reloader: KeyReloader,
     rotation: Option<AutoRotation>,
+    accounts: Accounts,
 }
 
 impl Application {
@@ -170,7 +174,7 @@ impl Application {
         bootstrap_admin(&accounts, &settings).await?;
 
         let app = crate::http::app(crate::http::ApiContext {
-            accounts,
+            accounts: accounts.clone(),
             keyring,
             issuer: issuer.clone(),
             jwks_max_age: settings.jwks_max_age,
@@ -185,6 +189,7 @@ impl Application {
             pid_file: settings.pid_file,
             reloader,
             rotation,
+            accounts,
         })
     }
 
@@ -216,6 +221,7 @@ impl Application {
     ) -> std::io::Result<()> {
         // The SIGHUP handler must exist before the pid file tells anyone to send one.
         let keys_watch = reload::spawn(self.reloader.clone(), self.rotation)?;
+        let housekeeping = tokio::spawn(purge_periodically(self.accounts.clone()));
         if let Some(path) = &self.pid_file {
             write_pid_file(path)?;
         }
@@ -224,11 +230,32 @@ impl Application {
             .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
             .await;
         keys_watch.abort();
+        housekeeping.abort();
         if let Some(path) = &self.pid_file {
             let _ = std::fs::remove_file(path);
         }
         tracing::info!("sigil stopped");
         result
+    }
+}
+
+/// Purges what can no longer decide an answer, at start and every
+/// [`PURGE_EVERY`]. Every instance may do it: the deletes are idempotent.
+async fn purge_periodically(accounts: Accounts) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match accounts.purge_expired().await {
+            Ok(purged) if purged != Default::default() => tracing::info!(
+                refresh_families = purged.refresh_families,
+                throttle_rows = purged.throttle_rows,
+                "purged expired refresh families and quiet throttle counters"
+            ),
+            Ok(_) => {}
+            // Already logged where it happened; the next tick tries again.
+            Err(_) => {}
+        }
     }
 }
 

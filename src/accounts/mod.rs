@@ -534,6 +534,21 @@ impl Accounts {
         Ok(user)
     }
 
+    /// Deletes refresh families expired for over an hour and throttle
+    /// counters quiet for longer than their window: neither can decide an
+    /// answer any more. Returns what was deleted.
+    pub async fn purge_expired(&self) -> Result<crate::store::Purged, AccountError> {
+        let now = Utc::now();
+        let margin = chrono::TimeDelta::hours(1);
+        let window = chrono::TimeDelta::from_std(self.throttles.longest_window())
+            .unwrap_or(chrono::TimeDelta::MAX);
+        let quiet_since = now.checked_sub_signed(window).unwrap_or(now);
+        Ok(self
+            .store
+            .purge_expired(now - margin, now, quiet_since)
+            .await?)
+    }
+
     /// Whether the database answers and a signing key is loaded.
     pub async fn ready(&self) -> bool {
         self.store.ping().await.is_ok()

@@ -59,6 +59,12 @@ pub async fn limit_input<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     let body = req.take_body();
     if !body.is_empty() {
         match body.into_bytes_limit(MAX_BODY_BYTES).await {
+            Ok(bytes) if is_form(&req) && !form_is_utf8(&bytes) => {
+                return Err(ApiError::bad_request(
+                    "The form body is not valid UTF-8 once percent-decoded.",
+                )
+                .into());
+            }
             Ok(bytes) => req.set_body(bytes),
             Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large().into()),
             Err(_) => {
@@ -67,6 +73,26 @@ pub async fn limit_input<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         }
     }
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+fn is_form(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// Whether every name and value of a form decodes to UTF-8. The form parser
+/// behind the handlers replaces bad bytes with U+FFFD, which would let
+/// different byte strings reach the password check as one string.
+fn form_is_utf8(body: &[u8]) -> bool {
+    body.split(|b| *b == b'&')
+        .flat_map(|pair| pair.split(|b| *b == b'='))
+        .all(|part| percent_encoding::percent_decode(part).decode_utf8().is_ok())
 }
 
 fn too_large() -> ApiError {
@@ -191,6 +217,16 @@ fn is_sane_request_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::is_sane_request_id;
+
+    #[test]
+    fn form_bodies_must_decode_to_utf8() {
+        assert!(super::form_is_utf8(
+            b"username=a%40b.c&password=p%C3%A4ss+word"
+        ));
+        assert!(!super::form_is_utf8(b"password=%FF%FE"));
+        assert!(!super::form_is_utf8(b"password=\xff"));
+        assert!(!super::form_is_utf8(b"pass%C3=x"));
+    }
 
     #[test]
     fn request_ids_from_clients_must_be_short_and_plain() {

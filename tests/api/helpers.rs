@@ -185,6 +185,16 @@ fn init_test_logging() {
     });
 }
 
+/// An HTTP client whose connections come from `ip` (any 127.x.y.z works on
+/// Linux loopback), to act as a second client address.
+pub fn client_from(ip: &str) -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
 /// Unique email per call, so tests never collide.
 pub fn unique_email() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
@@ -243,15 +253,21 @@ impl TestApp {
 
     /// Password login through the OAuth 2.0 form.
     pub async fn login_form(&self, email: &str, password: &str) -> Response {
-        self.post_form(
-            "/auth/login",
-            &[
+        self.login_form_with(&self.client, email, password).await
+    }
+
+    /// Password login through the OAuth 2.0 form, sent by `client`.
+    pub async fn login_form_with(&self, client: &Client, email: &str, password: &str) -> Response {
+        client
+            .post(self.url("/auth/login"))
+            .form(&[
                 ("grant_type", "password"),
                 ("username", email),
                 ("password", password),
-            ],
-        )
-        .await
+            ])
+            .send()
+            .await
+            .unwrap()
     }
 
     /// POST /auth/refresh with JSON.

@@ -2,6 +2,8 @@
 
 backend_helpers!(crate::helpers::Backend::Postgres);
 
+#[path = "../abuse.rs"]
+mod abuse;
 #[path = "../admin.rs"]
 mod admin;
 #[path = "../bearer.rs"]

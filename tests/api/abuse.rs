@@ -1,0 +1,272 @@
+//! Abuse resistance as an attacker tries it: guessing one password, spraying
+//! one password over many accounts, minting accounts, and an administrator
+//! locking themselves out. The counters live in the database, so this runs
+//! on every backend.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::helpers::{
+    Options, PASSWORD, TestApp, assert_problem, client_from, spawn_app, spawn_app_with,
+    unique_email,
+};
+
+/// The `Retry-After` of a 429, in seconds.
+fn retry_after(resp: &reqwest::Response) -> u64 {
+    resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A server whose back-off tops out at `max`, so a test can wait it out.
+async fn app_with_max_backoff(max: Duration) -> TestApp {
+    spawn_app_with(Options {
+        tweak: Box::new(move |s| {
+            s.throttles.account.max = max;
+            s.throttles.address.max = max;
+        }),
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn two_hundred_rapid_wrong_passwords_reach_429_and_the_right_one_works_after_the_back_off() {
+    let app = app_with_max_backoff(Duration::from_secs(3)).await;
+    let (email, _, _) = app.signed_up_user().await;
+
+    let mut statuses = Vec::new();
+    let mut last_429 = None;
+    for _ in 0..200 {
+        let resp = app.login_form(&email, "wrong password 123").await;
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            last_429 = Some(retry_after(&resp));
+            assert_problem(resp, 429).await;
+        }
+    }
+
+    let unauthorized = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        unauthorized + throttled,
+        200,
+        "only 401 and 429: {statuses:?}"
+    );
+    assert!(
+        (5..30).contains(&unauthorized),
+        "after 5 free guesses most attempts wait instead of guessing; {unauthorized} guesses were checked"
+    );
+    let wait = last_429.expect("the burst reached 429");
+    assert!(
+        (1..=3).contains(&wait),
+        "Retry-After {wait} within the 3 s ceiling"
+    );
+    let locked = app.login_form(&email, PASSWORD).await;
+    assert_eq!(
+        locked.status(),
+        429,
+        "even the right password waits out the lock"
+    );
+
+    tokio::time::sleep(Duration::from_secs(retry_after(&locked) + 1)).await;
+    assert_eq!(app.login_form(&email, PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_lock_earned_from_one_address_does_not_keep_the_real_user_out_on_another() {
+    let app = spawn_app().await;
+    let (email, _, _) = app.signed_up_user().await;
+    for _ in 0..30 {
+        app.login_form(&email, "wrong password 123").await;
+    }
+    assert_eq!(
+        app.login_form(&email, PASSWORD).await.status(),
+        429,
+        "the attacker's address is locked"
+    );
+
+    let real_user = client_from("127.0.0.2");
+    let resp = app.login_form_with(&real_user, &email, PASSWORD).await;
+
+    assert_eq!(resp.status(), 200, "the user elsewhere logs in at once");
+}
+
+#[tokio::test]
+async fn a_success_resets_the_account_counter_so_old_failures_never_add_up() {
+    let app = spawn_app().await;
+    let (email, _, _) = app.signed_up_user().await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login_form(&email, "wrong password 123").await.status(),
+            401
+        );
+    }
+    assert_eq!(app.login_form(&email, PASSWORD).await.status(), 200);
+
+    for _ in 0..4 {
+        assert_eq!(
+            app.login_form(&email, "wrong password 123").await.status(),
+            401
+        );
+    }
+
+    assert_eq!(
+        app.login_form(&email, PASSWORD).await.status(),
+        200,
+        "4 failures after a success are under the 5 free ones"
+    );
+}
+
+#[tokio::test]
+async fn spraying_one_password_over_many_accounts_from_one_address_reaches_429() {
+    let app = spawn_app().await;
+    let mut emails = Vec::new();
+    for _ in 0..25 {
+        emails.push(app.signed_up_user().await.0);
+    }
+
+    let mut statuses = Vec::new();
+    for email in &emails {
+        statuses.push(app.login_form(email, "Summer2026!").await.status().as_u16());
+    }
+
+    assert_eq!(
+        &statuses[..20],
+        &[401; 20],
+        "each account saw one guess only, so only the address counter can stop this"
+    );
+    assert!(
+        statuses[20..].iter().all(|s| *s == 429),
+        "after 20 failures from one address, any account waits: {statuses:?}"
+    );
+    let elsewhere = client_from("127.0.0.3");
+    assert_eq!(
+        app.login_form_with(&elsewhere, &emails[24], PASSWORD)
+            .await
+            .status(),
+        200,
+        "the accounts themselves are not locked"
+    );
+}
+
+#[tokio::test]
+async fn registrations_from_one_address_are_limited_and_other_addresses_are_not() {
+    let app = spawn_app_with(Options {
+        tweak: Box::new(|s| s.throttles.registrations.free_attempts = 3),
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let resp = app
+            .post_register(&unique_email(), PASSWORD, "Mallory")
+            .await;
+        assert_eq!(resp.status(), 201);
+    }
+
+    let refused = app
+        .post_register(&unique_email(), PASSWORD, "Mallory")
+        .await;
+    let wait = retry_after(&refused);
+    let body = assert_problem(refused, 429).await;
+
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    assert!(body["detail"].as_str().unwrap().contains("wait"), "{body}");
+    let other = client_from("127.0.0.4")
+        .post(app.url("/auth/register"))
+        .json(&json!({"email": unique_email(), "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201);
+}
+
+#[tokio::test]
+async fn invalid_registrations_cost_no_hash_and_do_not_count_against_the_address() {
+    let app = spawn_app_with(Options {
+        tweak: Box::new(|s| s.throttles.registrations.free_attempts = 2),
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..10 {
+        let resp = app.post_register("not-an-email", PASSWORD, "Mallory").await;
+        assert_problem(resp, 422).await;
+    }
+
+    let resp = app.post_register(&unique_email(), PASSWORD, "Ada").await;
+
+    assert_eq!(resp.status(), 201);
+}
+
+async fn user_id(app: &TestApp, admin: &str, email: &str) -> String {
+    let users: Value = app
+        .get("/admin/users?limit=500", Some(admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == email)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn patch_user(app: &TestApp, admin: &str, id: &str, body: Value) -> reqwest::Response {
+    app.client
+        .patch(app.url(&format!("/admin/users/{id}")))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_administrator_cannot_remove_their_own_admin_scope_or_disable_themselves() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let me: Value = app.get("/me", Some(&admin)).await.json().await.unwrap();
+    let my_id = me["id"].as_str().unwrap();
+
+    let demote = patch_user(&app, &admin, my_id, json!({"scopes": ["profile"]})).await;
+    let body = assert_problem(demote, 409).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("your own"),
+        "{body}"
+    );
+    let disable = patch_user(&app, &admin, my_id, json!({"disabled": true})).await;
+    assert_problem(disable, 409).await;
+
+    let still: Value = app.get("/me", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(still["scopes"], json!(["profile", "admin"]));
+    let harmless = patch_user(&app, &admin, my_id, json!({"scopes": ["admin", "profile"]})).await;
+    assert_eq!(harmless.status(), 200, "keeping admin is fine");
+}
+
+#[tokio::test]
+async fn another_administrator_can_demote_an_admin_and_disabling_revokes_refresh_at_once() {
+    let app = spawn_app().await;
+    let first = app.admin_token().await;
+    let (email, access, refresh) = app.signed_up_user().await;
+    let id = user_id(&app, &first, &email).await;
+    let promote = patch_user(&app, &first, &id, json!({"scopes": ["profile", "admin"]})).await;
+    assert_eq!(promote.status(), 200);
+
+    let disable = patch_user(&app, &first, &id, json!({"disabled": true})).await;
+    let body: Value = disable.json().await.unwrap();
+
+    assert_eq!(body["disabled"], true);
+    assert_problem(app.refresh(&refresh).await, 401).await;
+    assert_problem(app.get("/me", Some(&access)).await, 401).await;
+    let login = app.login_form(&email, PASSWORD).await;
+    let problem = assert_problem(login, 401).await;
+    assert_eq!(problem["title"], "Invalid credentials", "the generic 401");
+}
