@@ -51,6 +51,7 @@ fn postgres_suite_skipped() {}
 
 mod cli;
 mod discovery;
+mod forgery;
 mod hostile_input;
 mod jwks;
 mod keys_cli;
