@@ -55,6 +55,7 @@ mod forgery;
 mod hostile_input;
 mod jwks;
 mod keys_cli;
+mod log_hygiene;
 mod reload;
 mod rotation;
 mod verifier;

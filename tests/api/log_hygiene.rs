@@ -1,0 +1,244 @@
+//! What the logs say, and what they must never say: a full session through a
+//! real `sigil serve` process (register, failed and good logins, refresh,
+//! refresh reuse, an admin change, a key rotation and reload) with every log
+//! line kept; no password, token, password hash or private key may appear,
+//! while the audit events that an operator needs must.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, ServerProcess};
+
+const ADMIN_PASSWORD: &str = "admin pass phrase 9f2c";
+const WRONG_PASSWORD: &str = "not the password 77aa";
+
+/// Everything secret that went over the wire during the session.
+#[derive(Default)]
+struct Secrets(Vec<(String, String)>);
+
+impl Secrets {
+    fn add(&mut self, what: &str, value: &str) {
+        assert!(value.len() >= 8, "{what} is too short to search for");
+        self.0.push((what.to_owned(), value.to_owned()));
+    }
+
+    /// Access and refresh tokens of a token response, and the access token's
+    /// signature on its own (a logger might cut a token at a dot).
+    fn add_tokens(&mut self, body: &Value) {
+        let access = body["access_token"].as_str().unwrap();
+        self.add("access token", access);
+        self.add("access-token signature", access.rsplit('.').next().unwrap());
+        self.add("refresh token", body["refresh_token"].as_str().unwrap());
+    }
+}
+
+fn wait_for(server: &ServerProcess, what: &str, found: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = server
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| found(&v));
+        if seen {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no log line for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn audit(server: &ServerProcess, event: &str) -> Vec<Value> {
+    server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "audit" && v["event"] == event)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_full_session_logs_its_audit_events_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        dir.path(),
+        &[
+            // The most a debugging operator would turn on, dependencies included.
+            ("RUST_LOG", "debug"),
+            ("SIGIL_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
+            ("SIGIL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    let mut secrets = Secrets::default();
+    secrets.add("password", PASSWORD);
+    secrets.add("admin password", ADMIN_PASSWORD);
+    secrets.add("wrong password", WRONG_PASSWORD);
+
+    // Register, fail once, log in twice (form and JSON).
+    let registered: Value = http
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    secrets.add_tokens(&registered);
+    let failed = http
+        .post(format!("{base}/auth/login"))
+        .form(&[
+            ("username", "ada@example.com"),
+            ("password", WRONG_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 401);
+    let login: Value = http
+        .post(format!("{base}/auth/login"))
+        .form(&[("username", "ada@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    secrets.add_tokens(&login);
+    let me = http
+        .get(format!("{base}/me"))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let user_id = me.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Refresh, then present the used-up token again.
+    let old_refresh = login["refresh_token"].as_str().unwrap();
+    let refreshed: Value = http
+        .post(format!("{base}/auth/refresh"))
+        .json(&json!({"refresh_token": old_refresh}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    secrets.add_tokens(&refreshed);
+    let reuse = http
+        .post(format!("{base}/auth/refresh"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old_refresh),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reuse.status(), 401);
+
+    // An administrator disables the user.
+    let admin: Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": "root@example.com", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    secrets.add_tokens(&admin);
+    let patch = http
+        .patch(format!("{base}/admin/users/{user_id}"))
+        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 200);
+
+    // Rotate the keys and tell the server.
+    let rotate = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .env_clear()
+        .env("RUST_LOG", "debug")
+        .current_dir(dir.path())
+        .args(["keys", "rotate", "--force"])
+        .output()
+        .unwrap();
+    assert!(rotate.status.success(), "{rotate:?}");
+    server.signal("HUP");
+    wait_for(&server, "the reload", |v| v["event"] == "keys_reloaded");
+
+    // Everything the server wrote, plus what the rotate command printed.
+    let mut log = server.log.lock().unwrap().join("\n");
+    log.push_str(&String::from_utf8_lossy(&rotate.stdout));
+    log.push_str(&String::from_utf8_lossy(&rotate.stderr));
+
+    // The password hashes and private keys as they are on disk.
+    let db = sigil::config::DatabaseUrl::parse(&format!(
+        "sqlite://{}",
+        dir.path().join("data/sigil.db").display()
+    ))
+    .unwrap();
+    let store = sigil::startup::open_store(&db).await.unwrap();
+    for email in ["ada@example.com", "root@example.com"] {
+        let hash = store
+            .user_by_email(email)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash;
+        secrets.add("password hash", &hash);
+        secrets.add("hash digest", hash.rsplit('$').next().unwrap());
+    }
+    for entry in std::fs::read_dir(dir.path().join("keys")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "pem") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for line in text.lines().filter(|l| !l.starts_with("-----")) {
+                if line.len() >= 16 {
+                    secrets.add("private key material", line);
+                }
+            }
+        }
+    }
+
+    for (what, value) in &secrets.0 {
+        assert!(!log.contains(value.as_str()), "the log shows a {what}");
+    }
+    assert!(!log.contains("PRIVATE KEY"), "the log shows PEM text");
+    assert!(!log.contains("$argon2"), "the log shows a PHC string");
+
+    // And what an operator needs is there, with the user and the client.
+    for event in ["user_registered", "login_failed", "login_succeeded"] {
+        // The bootstrap administrator was made by no request and no client.
+        let events: Vec<_> = audit(&server, event)
+            .into_iter()
+            .filter(|e| e["span"]["name"] == "request")
+            .collect();
+        assert!(!events.is_empty(), "no {event} event from a request");
+        assert!(
+            events
+                .iter()
+                .all(|e| e["client"] == "127.0.0.1" && e["user_id"].is_string()),
+            "{event}: {events:?}"
+        );
+    }
+    let reused = audit(&server, "refresh_token_reused");
+    assert_eq!(reused.len(), 1);
+    assert_eq!(reused[0]["user_id"], user_id.as_str());
+    let updated = audit(&server, "user_updated");
+    assert_eq!(updated.len(), 1);
+    assert_eq!(updated[0]["user_id"], user_id.as_str());
+    assert!(updated[0]["admin_id"].is_string());
+    assert_eq!(audit(&server, "keys_reloaded").len(), 1);
+}
