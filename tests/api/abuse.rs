@@ -270,3 +270,75 @@ async fn another_administrator_can_demote_an_admin_and_disabling_revokes_refresh
     let problem = assert_problem(login, 401).await;
     assert_eq!(problem["title"], "Invalid credentials", "the generic 401");
 }
+
+#[tokio::test]
+async fn a_login_flood_is_shed_with_503_while_me_jwks_and_healthz_keep_answering() {
+    // Real argon2 cost, one hash at a time and a short queue: a flood of
+    // sixteen clients must overflow it. The address limit is lifted so the
+    // flood reaches the hasher instead of stopping at 429.
+    let app = spawn_app_with(Options {
+        tweak: Box::new(|s| {
+            s.hashing.cost = sigil::config::Argon2Cost {
+                memory_kib: 19456,
+                iterations: 2,
+                parallelism: 1,
+            };
+            s.hashing.concurrency = 1;
+            s.hashing.queue = 2;
+            s.throttles.address.free_attempts = 1_000_000;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let (_, access, _) = app.signed_up_user().await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url, stop) = (app.client.clone(), app.url("/auth/login"), stop.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let resp = client
+                        .post(&url)
+                        .form(&[
+                            ("username", unique_email().as_str()),
+                            ("password", "guess 1234"),
+                        ])
+                        .send()
+                        .await
+                        .unwrap();
+                    if resp.status() == 503 {
+                        assert!(resp.headers().contains_key("retry-after"));
+                    }
+                    statuses.push(resp.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+
+    let mut probes = Vec::new();
+    for _ in 0..20 {
+        probes.push(app.get("/me", Some(&access)).await.status().as_u16());
+        probes.push(
+            app.get("/.well-known/jwks.json", None)
+                .await
+                .status()
+                .as_u16(),
+        );
+        probes.push(app.get("/healthz", None).await.status().as_u16());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = Vec::new();
+    for task in flood {
+        statuses.extend(task.await.unwrap());
+    }
+
+    assert!(probes.iter().all(|s| *s == 200), "{probes:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&503), "the queue overflowed and was shed");
+    assert!(statuses.contains(&401), "some logins were checked");
+}
