@@ -86,6 +86,8 @@ pub struct PasswordHasher {
     workers: Arc<Semaphore>,
     /// Initial permits of `admission`.
     capacity: usize,
+    /// Initial permits of `workers`.
+    concurrency: usize,
     /// A hash of a random password under the current cost: verifying an unknown
     /// email against it costs what a wrong password costs.
     dummy_hash: Arc<str>,
@@ -112,6 +114,7 @@ impl PasswordHasher {
             admission: Arc::new(Semaphore::new(settings.concurrency + settings.queue)),
             workers: Arc::new(Semaphore::new(settings.concurrency)),
             capacity: settings.concurrency + settings.queue,
+            concurrency: settings.concurrency,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -158,6 +161,11 @@ impl PasswordHasher {
     pub fn in_flight(&self) -> usize {
         // Permits are only ever returned, never added, so this cannot underflow.
         self.capacity - self.admission.available_permits()
+    }
+
+    /// Hashes currently running on a worker thread.
+    pub fn running(&self) -> usize {
+        self.concurrency - self.workers.available_permits()
     }
 
     /// Takes a queue slot (or fails at once), waits for a worker, runs `work` on a

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::keys::{KeyError, KeyFolder, KeySet, Keyring, MANIFEST_FILE, RotateOptions};
+use crate::telemetry::metrics::Metrics;
 
 /// How often the manifest is checked when the watcher works (a safety net)…
 const POLL_WITH_WATCHER: Duration = Duration::from_secs(5);
@@ -43,14 +44,16 @@ pub enum Trigger {
 pub struct KeyReloader {
     folder: Arc<KeyFolder>,
     keyring: Arc<Keyring>,
+    metrics: Arc<Metrics>,
 }
 
 impl KeyReloader {
-    /// A reloader for `folder` feeding `keyring`.
-    pub fn new(folder: KeyFolder, keyring: Arc<Keyring>) -> KeyReloader {
+    /// A reloader for `folder` feeding `keyring`, counting in `metrics`.
+    pub fn new(folder: KeyFolder, keyring: Arc<Keyring>, metrics: Arc<Metrics>) -> KeyReloader {
         KeyReloader {
             folder: Arc::new(folder),
             keyring,
+            metrics,
         }
     }
 
@@ -66,6 +69,7 @@ impl KeyReloader {
             Ok(set) => set,
             Err(e) => {
                 tracing::error!(?trigger, error = %e, "keys folder could not be loaded; still serving the previous key set");
+                self.metrics.key_reload("error");
                 return Err(e);
             }
         };
@@ -80,6 +84,7 @@ impl KeyReloader {
             set.etag().to_owned(),
         );
         self.keyring.replace(set);
+        self.metrics.key_reload("ok");
         tracing::info!(target: "audit", event = "keys_reloaded", ?trigger, active_kid = %active, keys, etag = %etag);
         Ok(true)
     }

@@ -19,6 +19,7 @@ use crate::keys::{KeyError, KeyFolder, Keyring};
 use crate::password::PasswordHasher;
 use crate::reload::{self, AutoRotation, KeyReloader};
 use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::telemetry::metrics::Metrics;
 use crate::token::access::{AccessTokens, Validation};
 
 /// How long shutdown waits for in-flight requests.
@@ -127,7 +128,8 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))??;
         tracing::info!(active_kid = %key_set.active().kid(), keys = key_set.keys().len(), "key set loaded");
         let keyring = Arc::new(Keyring::new(key_set));
-        let reloader = KeyReloader::new(folder, keyring.clone());
+        let metrics = Arc::new(Metrics::new());
+        let reloader = KeyReloader::new(folder, keyring.clone(), metrics.clone());
         let rotation = settings.key_rotation_interval.map(|interval| AutoRotation {
             interval,
             options: RotateOptions {
@@ -170,7 +172,8 @@ impl Application {
             ttl: settings.access_ttl,
         };
         let accounts = Accounts::new(store, hasher, tokens, keyring.clone(), settings.refresh_ttl)
-            .with_throttles(settings.throttles);
+            .with_throttles(settings.throttles)
+            .with_metrics(metrics.clone());
         bootstrap_admin(&accounts, &settings).await?;
 
         let app = crate::http::app(crate::http::ApiContext {
@@ -179,6 +182,7 @@ impl Application {
             issuer: issuer.clone(),
             jwks_max_age: settings.jwks_max_age,
             trusted_proxies: settings.trusted_proxies.clone(),
+            metrics,
         })
         .boxed();
         Ok(Application {

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::keys::Keyring;
 use crate::password::{HashError, PasswordHasher, Verdict};
 use crate::store::{NewUser, RefreshOutcome, Store, StoreError, User, UserPatch};
+use crate::telemetry::metrics::Metrics;
 use crate::token::access::{AccessClaims, AccessTokens};
 use crate::token::refresh;
 use throttle::Throttles;
@@ -215,6 +216,7 @@ pub struct Accounts {
     keyring: Arc<Keyring>,
     refresh_ttl: Duration,
     throttles: Throttles,
+    metrics: Arc<Metrics>,
 }
 
 impl Accounts {
@@ -233,7 +235,20 @@ impl Accounts {
             keyring,
             refresh_ttl,
             throttles: Throttles::default(),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts into `metrics` instead of a private registry.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Accounts {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Password hashes (running, waiting for a worker), for metrics.
+    pub fn hashing_load(&self) -> (usize, usize) {
+        let running = self.hasher.running();
+        (running, self.hasher.in_flight().saturating_sub(running))
     }
 
     /// Replaces the back-off policies.
@@ -340,8 +355,15 @@ impl Accounts {
         // time without costing us CPU.
         let account_key = throttle::account_key(email, client);
         let address_key = throttle::address_key(client);
-        self.refuse_if_locked(&[&account_key, &address_key], Utc::now())
-            .await?;
+        if let Err(e) = self
+            .refuse_if_locked(&[&account_key, &address_key], Utc::now())
+            .await
+        {
+            if matches!(e, AccountError::Throttled { .. }) {
+                self.metrics.login_failed("throttled");
+            }
+            return Err(e);
+        }
         let user = self.store.user_by_email(email.trim()).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
         let verdict = self.hasher.verify(password, stored_hash).await?;
@@ -359,6 +381,7 @@ impl Accounts {
                     .map_or_else(|| "unknown".to_owned(), |u| u.id.to_string());
                 let disabled = user.as_ref().is_some_and(|u| u.disabled);
                 tracing::info!(target: "audit", event = "login_failed", user_id = %user_id, client = %client_field(client), disabled);
+                self.metrics.login_failed("bad_credentials");
                 self.count_login_failure(&account_key, &address_key, &user_id, client)
                     .await?;
                 return Err(AccountError::BadCredentials);
@@ -416,6 +439,7 @@ impl Accounts {
                 scope,
             } => (user_id, family_id, scope),
             RefreshOutcome::Reused { user_id, family_id } => {
+                self.metrics.refresh_reuse_detected();
                 tracing::warn!(target: "audit", event = "refresh_token_reused", user_id = %user_id, family_id = %family_id, "a used-up refresh token was presented again; its family is revoked");
                 return Err(AccountError::BadRefreshToken);
             }
@@ -437,9 +461,7 @@ impl Accounts {
             .map(str::to_owned)
             .collect();
         tracing::info!(target: "audit", event = "token_refreshed", user_id = %user.id, family_id = %family_id);
-        let access = self
-            .tokens
-            .issue(&self.keyring.current(), user.id, &granted, now);
+        let access = self.issue_access(user.id, &granted, now);
         Ok(TokenPair {
             access_token: access.token,
             refresh_token: next.token,
@@ -559,6 +581,18 @@ impl Accounts {
         Ok(self.store.count_users().await?)
     }
 
+    /// Signs an access token with the active key, and counts it.
+    fn issue_access(
+        &self,
+        user: Uuid,
+        granted: &[String],
+        now: chrono::DateTime<Utc>,
+    ) -> crate::token::access::IssuedAccessToken {
+        let keys = self.keyring.current();
+        self.metrics.token_issued(keys.active().alg().as_str());
+        self.tokens.issue(&keys, user, granted, now)
+    }
+
     async fn start_session(
         &self,
         user: &User,
@@ -570,9 +604,7 @@ impl Accounts {
         self.store
             .create_refresh_family(user.id, &scope, &new.hash, now + self.refresh_ttl)
             .await?;
-        let access = self
-            .tokens
-            .issue(&self.keyring.current(), user.id, &granted, now);
+        let access = self.issue_access(user.id, &granted, now);
         Ok(TokenPair {
             access_token: access.token,
             refresh_token: new.token,

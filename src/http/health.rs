@@ -1,18 +1,20 @@
 //! `/healthz` (the process answers) and `/readyz` (it can do its job: the
-//! database answers and a signing key is loaded), for load balancers.
+//! database answers and a signing key is loaded), for load balancers; and
+//! `/metrics` for Prometheus.
 
 use std::sync::Arc;
 
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::problem::ApiError;
 use crate::accounts::Accounts;
 use crate::keys::Keyring;
+use crate::telemetry::metrics::{Metrics, State};
 
 #[derive(Tags)]
 enum Tag {
-    /// Liveness and readiness.
+    /// Liveness, readiness and metrics.
     Health,
 }
 
@@ -30,12 +32,24 @@ enum HealthResponse {
     Ok(Json<Health>),
 }
 
-/// The health routes.
+#[derive(ApiResponse)]
+enum MetricsResponse {
+    /// The metrics, in OpenMetrics text format (see `metrics::CONTENT_TYPE`).
+    #[oai(
+        status = 200,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )]
+    Ok(PlainText<String>, #[oai(header = "Cache-Control")] String),
+}
+
+/// The health and metrics routes.
 pub struct HealthApi {
-    /// For the database check.
+    /// For the database check and the hashing queue.
     pub accounts: Accounts,
-    /// For the key check.
+    /// For the key check and the active key's age.
     pub keyring: Arc<Keyring>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
 }
 
 #[OpenApi(tag = "Tag::Health")]
@@ -60,5 +74,23 @@ impl HealthApi {
         } else {
             Err(ApiError::unavailable())
         }
+    }
+
+    /// Prometheus metrics: requests by route and status, latency, tokens
+    /// issued, failed logins, refresh reuse, key reloads, active key age,
+    /// hashing queue.
+    #[oai(path = "/metrics", method = "get")]
+    async fn metrics(&self) -> MetricsResponse {
+        let keys = self.keyring.current();
+        let meta = keys.active().meta();
+        let since = meta.activated_at.unwrap_or(meta.created_at);
+        let age = (chrono::Utc::now() - since).num_milliseconds().max(0) as f64 / 1000.0;
+        let (running, waiting) = self.accounts.hashing_load();
+        let text = self.metrics.render(State {
+            active_key_age_seconds: age,
+            hashes_running: running,
+            hashes_waiting: waiting,
+        });
+        MetricsResponse::Ok(PlainText(text), "no-store".to_owned())
     }
 }

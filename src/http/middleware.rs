@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::client_addr::{ClientAddr, TrustedProxies};
 use super::problem::ApiError;
+use crate::telemetry::metrics::{Metrics, route_of};
 
 /// Largest request body accepted (SPEC §2).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -166,13 +167,22 @@ pub async fn to_problem(err: poem::Error) -> Response {
     problem
 }
 
+/// What [`trace_request`] needs besides the request.
+pub struct Observe {
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub proxies: TrustedProxies,
+    /// Where each request is counted and timed.
+    pub metrics: std::sync::Arc<Metrics>,
+}
+
 /// Gives each request an id (the client's `X-Request-Id` if it is sane, else a
 /// new UUID) and its [`ClientAddr`], runs it inside a span carrying both, logs
-/// one line when it ends, and returns the id in the response.
+/// one line and counts it in the metrics when it ends, and returns the id in
+/// the response.
 pub async fn trace_request<E: Endpoint>(
     next: E,
     mut req: Request,
-    proxies: &TrustedProxies,
+    observe: &Observe,
 ) -> poem::Result<Response> {
     let id = req
         .headers()
@@ -181,7 +191,9 @@ pub async fn trace_request<E: Endpoint>(
         .filter(|v| is_sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::new_v4().to_string());
-    let client = proxies.client_of(&req);
+    let client = observe.proxies.client_of(&req);
+    let route = route_of(req.uri().path());
+    let method = req.method().clone();
     req.extensions_mut().insert(ClientAddr(client));
     let client = crate::accounts::client_field(client);
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), client = %client);
@@ -191,7 +203,11 @@ pub async fn trace_request<E: Endpoint>(
         Ok(r) => r.into_response(),
         Err(e) => to_problem(e).await,
     };
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    observe
+        .metrics
+        .request(route, method.as_str(), response.status().as_u16(), elapsed);
+    let elapsed_ms = elapsed * 1000.0;
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

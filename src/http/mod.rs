@@ -21,6 +21,7 @@ use poem_openapi::OpenApiService;
 
 use crate::accounts::Accounts;
 use crate::keys::Keyring;
+use crate::telemetry::metrics::Metrics;
 
 /// What the routes need.
 pub struct ApiContext {
@@ -34,6 +35,8 @@ pub struct ApiContext {
     pub jwks_max_age: Duration,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: client_addr::TrustedProxies,
+    /// Where requests and everything else are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The OpenAPI service of every documented route.
@@ -63,6 +66,7 @@ pub fn api_service(
         health::HealthApi {
             accounts: ctx.accounts.clone(),
             keyring: ctx.keyring.clone(),
+            metrics: ctx.metrics.clone(),
         },
     );
     OpenApiService::new(apis, "sigil", env!("CARGO_PKG_VERSION")).description(
@@ -78,7 +82,10 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let alias = well_known::metadata_alias(well_known::ServerMetadata::new(&ctx.issuer));
-    let proxies = std::sync::Arc::new(ctx.trusted_proxies);
+    let observe = Arc::new(middleware::Observe {
+        proxies: ctx.trusted_proxies,
+        metrics: ctx.metrics,
+    });
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -88,7 +95,7 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
         .around(middleware::limit_input)
         .catch_all_error(middleware::to_problem)
         .around(move |next, req| {
-            let proxies = proxies.clone();
-            async move { middleware::trace_request(next, req, &proxies).await }
+            let observe = observe.clone();
+            async move { middleware::trace_request(next, req, &observe).await }
         })
 }

@@ -26,6 +26,7 @@ async fn the_openapi_document_lists_every_route_with_its_security() {
         ("/.well-known/oauth-authorization-server", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
+        ("/metrics", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -56,6 +56,7 @@ mod hostile_input;
 mod jwks;
 mod keys_cli;
 mod log_hygiene;
+mod metrics;
 mod reload;
 mod rotation;
 mod verifier;

@@ -1,5 +1,8 @@
-//! Log output: `tracing` with a human-readable or JSON formatter on stderr.
+//! Telemetry: log output (this file: `tracing` with a human-readable or JSON
+//! formatter on stderr) and Prometheus [`metrics`].
 //! Filtering follows `RUST_LOG`, defaulting to `info`.
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

@@ -1,0 +1,304 @@
+//! Metrics for Prometheus: one [`Metrics`] per server, no global registry, so
+//! every test server counts only its own requests.
+//!
+//! Counters are bumped where things happen (the request middleware, the
+//! account service, the key reloader); gauges that describe a state (the age
+//! of the active key, the hashing queue) are read when `/metrics` is scraped.
+//! The exposition is OpenMetrics text, which Prometheus scrapes natively.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// Content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Labels of a finished request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    method: String,
+    status: u16,
+}
+
+/// Labels of a request's duration.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+/// Labels of an issued access token.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlgLabels {
+    alg: &'static str,
+}
+
+/// Labels of a key reload.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// Labels of a failed login.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Buckets from 0.5 ms to about 16 s, doubling: token checks live at the
+/// bottom, argon2 logins in the middle, a stalled database at the top.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Every metric sigil exposes.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    tokens_issued: Family<AlgLabels, Counter>,
+    logins_failed: Family<ReasonLabels, Counter>,
+    refresh_reuse: Counter,
+    key_reloads: Family<OutcomeLabels, Counter>,
+    active_key_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    hashes_running: Gauge,
+    hashes_waiting: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric at zero.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sigil");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route, method and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time from a request's arrival to its answer, by route",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        let tokens_issued = Family::<AlgLabels, Counter>::default();
+        registry.register(
+            "tokens_issued",
+            "Access tokens signed, by algorithm",
+            tokens_issued.clone(),
+        );
+        let logins_failed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "logins_failed",
+            "Logins refused: bad_credentials (unknown email, wrong password, disabled user) or throttled",
+            logins_failed.clone(),
+        );
+        let refresh_reuse = Counter::default();
+        registry.register(
+            "refresh_reuse_detected",
+            "Used-up refresh tokens presented again (each revoked its family)",
+            refresh_reuse.clone(),
+        );
+        let key_reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "key_reloads",
+            "Reloads of the keys folder that swapped in a new key set (ok) or failed (error)",
+            key_reloads.clone(),
+        );
+        let active_key_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "active_key_age",
+            "Time since the active signing key was activated",
+            Unit::Seconds,
+            active_key_age.clone(),
+        );
+        let hashes_running = Gauge::default();
+        registry.register(
+            "password_hashes_running",
+            "Password hashes being computed now",
+            hashes_running.clone(),
+        );
+        let hashes_waiting = Gauge::default();
+        registry.register(
+            "password_hashes_waiting",
+            "Password hashes queued for a worker (the queue that overflows into 503)",
+            hashes_waiting.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            tokens_issued,
+            logins_failed,
+            refresh_reuse,
+            key_reloads,
+            active_key_age,
+            hashes_running,
+            hashes_waiting,
+        }
+    }
+
+    /// Counts a request answered with `status` after `seconds`.
+    pub fn request(&self, route: &'static str, method: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route,
+                method: method.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels { route })
+            .observe(seconds);
+    }
+
+    /// Counts an access token signed with `alg` (`RS256` or `EdDSA`).
+    pub fn token_issued(&self, alg: &'static str) {
+        self.tokens_issued.get_or_create(&AlgLabels { alg }).inc();
+    }
+
+    /// Counts a refused login; `reason` is `bad_credentials` or `throttled`.
+    pub fn login_failed(&self, reason: &'static str) {
+        self.logins_failed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts a detected refresh-token reuse.
+    pub fn refresh_reuse_detected(&self) {
+        self.refresh_reuse.inc();
+    }
+
+    /// Counts a key reload that swapped a set in (`ok`) or failed (`error`).
+    pub fn key_reload(&self, outcome: &'static str) {
+        self.key_reloads
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// The exposition, with the state gauges set from the given readings.
+    pub fn render(&self, state: State) -> String {
+        self.active_key_age.set(state.active_key_age_seconds);
+        self.hashes_running
+            .set(i64::try_from(state.hashes_running).unwrap_or(i64::MAX));
+        self.hashes_waiting
+            .set(i64::try_from(state.hashes_waiting).unwrap_or(i64::MAX));
+        let mut out = String::with_capacity(8 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// What the gauges show, read at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State {
+    /// Seconds since the active key was activated.
+    pub active_key_age_seconds: f64,
+    /// Hashes being computed.
+    pub hashes_running: usize,
+    /// Hashes waiting for a worker.
+    pub hashes_waiting: usize,
+}
+
+/// The route label of a request path: the route's template, so that ids in
+/// paths cannot blow up the number of series; `other` for anything unknown.
+pub fn route_of(path: &str) -> &'static str {
+    const ROUTES: &[&str] = &[
+        "/auth/register",
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/logout",
+        "/me",
+        "/admin/users",
+        "/.well-known/jwks.json",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/openapi.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ];
+    if let Some(route) = ROUTES.iter().find(|r| **r == path) {
+        return route;
+    }
+    if path
+        .strip_prefix("/admin/users/")
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+    {
+        return "/admin/users/{id}";
+    }
+    if path == "/docs" || path.starts_with("/docs/") {
+        return "/docs";
+    }
+    "other"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_templates_and_unknown_paths_are_one_series() {
+        assert_eq!(route_of("/me"), "/me");
+        assert_eq!(
+            route_of("/admin/users/6f1c0e2a-0000-4000-8000-000000000000"),
+            "/admin/users/{id}"
+        );
+        assert_eq!(route_of("/docs/swagger-ui.css"), "/docs");
+        assert_eq!(route_of("/wp-login.php"), "other");
+        assert_eq!(route_of("/admin/users/x/y"), "other");
+    }
+
+    #[test]
+    fn the_exposition_names_every_metric_and_ends_with_eof() {
+        let metrics = Metrics::new();
+        metrics.request("/me", "GET", 200, 0.002);
+        metrics.token_issued("EdDSA");
+        metrics.login_failed("bad_credentials");
+        metrics.refresh_reuse_detected();
+        metrics.key_reload("ok");
+
+        let text = metrics.render(State {
+            active_key_age_seconds: 12.5,
+            hashes_running: 1,
+            hashes_waiting: 3,
+        });
+
+        for line in [
+            r#"sigil_http_requests_total{route="/me",method="GET",status="200"} 1"#,
+            r#"sigil_http_request_duration_seconds_count{route="/me"} 1"#,
+            r#"sigil_tokens_issued_total{alg="EdDSA"} 1"#,
+            r#"sigil_logins_failed_total{reason="bad_credentials"} 1"#,
+            "sigil_refresh_reuse_detected_total 1",
+            r#"sigil_key_reloads_total{outcome="ok"} 1"#,
+            "sigil_active_key_age_seconds 12.5",
+            "sigil_password_hashes_running 1",
+            "sigil_password_hashes_waiting 3",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
