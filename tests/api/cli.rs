@@ -159,6 +159,95 @@ async fn serve_creates_the_bootstrap_admin_and_exits_0_on_sigterm() {
     assert!(!pid_file.exists(), "pid file removed on exit");
 }
 
+#[tokio::test]
+async fn sigterm_during_a_burst_answers_every_accepted_request_in_full_and_exits_0() {
+    // One hash at a time at a real cost: a burst of logins queues up and is
+    // still in flight when the signal arrives.
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &[
+            ("SIGIL_ARGON2_MEMORY_KIB", "19456"),
+            ("SIGIL_ARGON2_ITERATIONS", "2"),
+            ("SIGIL_HASH_CONCURRENCY", "1"),
+            ("SIGIL_HASH_QUEUE", "100"),
+            ("SIGIL_ADDRESS_FREE_LOGIN_FAILURES", "1000"),
+        ],
+    );
+    let base = server.base.clone();
+    // A fresh connection per request: a request is accepted once the server
+    // has read it, which the metrics below confirm.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let burst: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, base) = (client.clone(), base.clone());
+            tokio::spawn(async move {
+                client
+                    .post(format!("{base}/auth/login"))
+                    .form(&[
+                        ("username", format!("user{i}@example.com")),
+                        ("password", "not the password".to_owned()),
+                    ])
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let waiting = text
+            .lines()
+            .find_map(|l| l.strip_prefix("sigil_password_hashes_waiting "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if waiting >= 10.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the burst never queued up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    server.signal("TERM");
+
+    let mut answered = 0;
+    for request in burst {
+        match request.await.unwrap() {
+            Ok(resp) => {
+                assert_eq!(resp.status(), 401);
+                let body: Value = resp.json().await.expect("a complete body");
+                assert_eq!(body["status"], 401);
+                answered += 1;
+            }
+            // Not yet accepted when the listener closed: refused, never cut off.
+            Err(e) => assert!(e.is_connect(), "an accepted request failed: {e}"),
+        }
+    }
+    assert!(
+        answered >= 10,
+        "the queued requests were answered ({answered})"
+    );
+    let status = wait_with_timeout(&mut server.child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "nothing listens any more"
+    );
+}
+
 fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
     let started = std::time::Instant::now();
     loop {

@@ -409,7 +409,8 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `sigil serve` in `dir` with cheap argon2 and JSON logs, plus `env`.
+    /// Starts `sigil serve` in `dir` with cheap argon2, no registration limit
+    /// and JSON logs, then `env` on top.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
         use std::io::{BufRead, BufReader};
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"));
@@ -417,8 +418,11 @@ impl ServerProcess {
             .env("RUST_LOG", "info")
             .current_dir(dir)
             .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
-            .args(["--argon2-memory-kib", "256", "--argon2-iterations", "1"])
-            .args(["--address-free-registrations", "1000000"])
+            // Cheap hashing and no registration limit, as variables so that
+            // `env` below can set them otherwise.
+            .env("SIGIL_ARGON2_MEMORY_KIB", "256")
+            .env("SIGIL_ARGON2_ITERATIONS", "1")
+            .env("SIGIL_ADDRESS_FREE_REGISTRATIONS", "1000000")
             .stderr(std::process::Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);

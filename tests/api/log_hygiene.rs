@@ -242,3 +242,85 @@ async fn a_full_session_logs_its_audit_events_and_never_a_secret() {
     assert!(updated[0]["admin_id"].is_string());
     assert_eq!(audit(&server, "keys_reloaded").len(), 1);
 }
+
+#[tokio::test]
+async fn json_logs_parse_line_by_line_and_every_line_of_a_request_carries_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &[]);
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+
+    let mut sent = Vec::new();
+    for (i, (email, password)) in [
+        ("nobody@example.com", WRONG_PASSWORD),
+        ("nobody@example.com", WRONG_PASSWORD),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("req-{i}-{}", uuid::Uuid::new_v4().simple());
+        let resp = http
+            .post(format!("{base}/auth/login"))
+            .header("x-request-id", &id)
+            .form(&[("username", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.headers()["x-request-id"],
+            id.as_str(),
+            "the id comes back"
+        );
+        sent.push(id);
+    }
+    let forged = http
+        .get(format!("{base}/healthz"))
+        .header("x-request-id", "evil\" level=ERROR msg=\"forged")
+        .send()
+        .await
+        .unwrap();
+    let replaced = forged.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        uuid::Uuid::parse_str(&replaced).is_ok(),
+        "an unsafe id is replaced: {replaced}"
+    );
+    wait_for(&server, "the last request line", |v| {
+        v["span"]["id"] == replaced.as_str()
+    });
+
+    let lines = server.log.lock().unwrap().clone();
+    let parsed: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    for id in &sent {
+        let of_request: Vec<&Value> = parsed
+            .iter()
+            .filter(|v| v["span"]["id"] == id.as_str())
+            .collect();
+        assert!(
+            of_request.iter().any(|v| v["event"] == "login_failed"),
+            "the audit event inside the request carries its id: {of_request:?}"
+        );
+        let finished: Vec<_> = of_request
+            .iter()
+            .filter(|v| v["message"] == "request finished")
+            .collect();
+        assert_eq!(finished.len(), 1, "{of_request:?}");
+        assert_eq!(finished[0]["status"], 401);
+        assert_eq!(finished[0]["span"]["path"], "/auth/login");
+    }
+    assert!(
+        parsed
+            .iter()
+            .all(|v| v["level"].is_string() && v["timestamp"].is_string()),
+        "every line has a level and a time"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("evil")),
+        "a forged id never reaches the log"
+    );
+}
