@@ -49,8 +49,10 @@ mod postgres;
 #[ignore = "SKIPPED: SIGIL_TEST_POSTGRES_URL is not set, so the PostgreSQL half of the suite was not built"]
 fn postgres_suite_skipped() {}
 
+mod browser;
 mod cli;
 mod discovery;
+mod interop;
 mod jwks;
 mod keys_cli;
 mod reload;
