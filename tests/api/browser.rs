@@ -21,15 +21,22 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Upper bound for each step to show its result in the page.
 const STEP: Duration = Duration::from_secs(30);
 
-/// Where the screenshot of the finished flow goes.
-fn screenshot_path() -> PathBuf {
-    // CARGO_TARGET_TMPDIR is `<target>/tmp`; the screenshot lives beside it.
+/// Where the screenshots go: `<target>/browser/NAME.png`.
+fn screenshot_path(name: &str) -> PathBuf {
+    // CARGO_TARGET_TMPDIR is `<target>/tmp`; the screenshots live beside it.
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("target dir")
         .join("browser")
-        .join("swagger-ui-me.png")
+        .join(format!("{name}.png"))
 }
+
+/// The dialog right after a successful login.
+const AUTHORIZED_SHOT: &str = "swagger-ui-authorized";
+/// The page after `GET /me` answered.
+const ME_SHOT: &str = "swagger-ui-me";
+/// The page where a failed run stopped.
+const FAILED_SHOT: &str = "swagger-ui-me-failed";
 
 #[tokio::test]
 async fn swagger_ui_authorizes_with_the_password_flow_and_calls_me() {
@@ -40,11 +47,23 @@ async fn swagger_ui_authorizes_with_the_password_flow_and_calls_me() {
     let email = unique_email();
     app.register(&email).await;
     let browser = driver.session().await;
+    // Pictures of an earlier run must not stand in for this one.
+    for name in [AUTHORIZED_SHOT, ME_SHOT, FAILED_SHOT] {
+        let _ = std::fs::remove_file(screenshot_path(name));
+    }
 
     let outcome = authorize_and_call_me(&browser, &app.url("/docs/"), &email).await;
 
     // Whatever happened, keep a picture of the page for the reader.
-    let shot = save_screenshot(&browser, outcome.is_ok()).await;
+    let shot = save_screenshot(
+        &browser,
+        if outcome.is_ok() {
+            ME_SHOT
+        } else {
+            FAILED_SHOT
+        },
+    )
+    .await;
     let _ = browser.close().await;
     match outcome {
         Ok(response) => {
@@ -99,6 +118,7 @@ async fn authorize_and_call_me(
     if outcome.trim() != "Logout" {
         return Err(format!("logging in through the dialog failed: {outcome}"));
     }
+    save_screenshot(browser, AUTHORIZED_SHOT).await;
     click(browser, "the dialog's Close button", "button.btn-done").await?;
     wait_gone(browser, "the dialog to close", ".dialog-ux").await?;
 
@@ -216,18 +236,9 @@ async fn text_of(browser: &Client, css: &str) -> String {
     }
 }
 
-/// Saves a PNG of the page as `swagger-ui-me.png`, or `swagger-ui-me-failed.png`
-/// for a failed run; the other file is removed, so an old picture never stands
-/// in for this run.
-async fn save_screenshot(browser: &Client, succeeded: bool) -> PathBuf {
-    let success = screenshot_path();
-    let failure = success.with_file_name("swagger-ui-me-failed.png");
-    let (path, stale) = if succeeded {
-        (success, failure)
-    } else {
-        (failure, success)
-    };
-    let _ = std::fs::remove_file(&stale);
+/// Saves a PNG of the page as `<target>/browser/NAME.png`.
+async fn save_screenshot(browser: &Client, name: &str) -> PathBuf {
+    let path = screenshot_path(name);
     let png = browser.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
