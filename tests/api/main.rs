@@ -49,10 +49,12 @@ mod postgres;
 #[ignore = "SKIPPED: SIGIL_TEST_POSTGRES_URL is not set, so the PostgreSQL half of the suite was not built"]
 fn postgres_suite_skipped() {}
 
+mod browser;
 mod cli;
 mod discovery;
 mod forgery;
 mod hostile_input;
+mod interop;
 mod jwks;
 mod keys_cli;
 mod log_hygiene;
