@@ -11,11 +11,13 @@
 //!   [`config::Settings`]: opens the store, loads the keys, binds, wires routes.
 //!   `main.rs` only parses the [`cli`] and calls it.
 //! - [`http`] is the boundary: routes and their OpenAPI documentation
-//!   (`token_api`, `users_api`, `well_known`, `health`), bearer authentication
-//!   as an extractor (`auth`), the one error type (`problem`), and what wraps
-//!   every request (`middleware`: request id, body limit, problem+json).
+//!   (`token_api`, `users_api`, `well_known`, `health` with `/metrics`), bearer
+//!   authentication as an extractor (`auth`), the one error type (`problem`),
+//!   who the client is (`client_addr`, trusted proxies), and what wraps every
+//!   request (`middleware`: request id, metrics, input limits, problem+json).
 //! - [`accounts`] is the domain: register, log in, refresh, log out,
-//!   authenticate a bearer token, manage users; input rules and scopes; audit events.
+//!   authenticate a bearer token, manage users; input rules, scopes, the
+//!   back-off against guessing (`throttle`); audit events.
 //! - [`password`] hashes with argon2id on a bounded set of blocking threads.
 //! - [`token`] makes and checks tokens: compact JWS (`jws`), access-token claims
 //!   (`access`), refresh tokens (`refresh`).
@@ -23,9 +25,11 @@
 //!   Set, and the [`Keyring`](keys::Keyring) that swaps key sets atomically.
 //! - [`reload`] keeps a running server's key set current: `SIGHUP`, a watcher
 //!   on the keys folder and polling all reload it, off the request path.
-//! - [`store`] persists users and refresh-token families behind the
-//!   [`Store`](store::Store) trait (SQLite and PostgreSQL, same behaviour).
-//! - [`config`] and [`telemetry`] read settings and set up logging.
+//! - [`store`] persists users, refresh-token families and throttle counters
+//!   behind the [`Store`](store::Store) trait (SQLite and PostgreSQL, same
+//!   behaviour); `startup` purges what has expired every 10 minutes.
+//! - [`config`] reads settings; [`telemetry`] sets up logging and holds the
+//!   Prometheus [`Metrics`](telemetry::metrics::Metrics).
 //! - [`verify`] is for other services: it checks sigil's access tokens
 //!   offline against the published JWK Set, cached per its `Cache-Control`.
 //!

@@ -36,13 +36,16 @@ pub struct ThrottlePolicy {
     pub window: Duration,
 }
 
+/// The account counter: 5 guesses, then waits of 1 s, 2 s, 4 s, … up to
+/// 15 min between guesses; it forgets only after a success or a day without
+/// failures, so an attacker cannot reset it by pausing for one lock.
 impl Default for ThrottlePolicy {
     fn default() -> Self {
         ThrottlePolicy {
             free_attempts: 5,
             base: Duration::from_secs(1),
             max: Duration::from_secs(15 * 60),
-            window: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -72,8 +75,11 @@ impl Default for Throttles {
     fn default() -> Self {
         Throttles {
             account: ThrottlePolicy::default(),
+            // Shared by everyone behind one address (an office, a NAT), so
+            // it forgets sooner: after an hour without failures.
             address: ThrottlePolicy {
                 free_attempts: 20,
+                window: Duration::from_secs(3600),
                 ..ThrottlePolicy::default()
             },
             registrations: ThrottlePolicy {

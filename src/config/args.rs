@@ -139,8 +139,8 @@ pub struct ServeArgs {
     pub address_free_registrations: String,
     /// Proxies whose X-Forwarded-For names the client: addresses and CIDR
     /// networks, comma-separated (default: none; the TCP peer is the client).
-    #[arg(long, env = "SIGIL_TRUSTED_PROXIES", default_value = "")]
-    pub trusted_proxies: String,
+    #[arg(long, env = "SIGIL_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
     /// Log format: text or json.
     #[arg(long, env = "SIGIL_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -248,8 +248,9 @@ impl ServeArgs {
         }
         s.throttles.account.max = max_backoff;
         s.throttles.address.max = max_backoff;
-        s.trusted_proxies = crate::http::client_addr::TrustedProxies::parse(&self.trusted_proxies)
-            .map_err(|problem| {
+        let proxies = self.trusted_proxies.as_deref().unwrap_or("");
+        s.trusted_proxies =
+            crate::http::client_addr::TrustedProxies::parse(proxies).map_err(|problem| {
                 ConfigError::new("SIGIL_TRUSTED_PROXIES", "trusted-proxies", problem)
             })?;
         s.log_format = parse_log_format(&self.log_format)?;
