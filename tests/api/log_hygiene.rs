@@ -33,6 +33,12 @@ impl Secrets {
     }
 }
 
+/// A request body, as JSON or as a form.
+enum Body {
+    Json(Value),
+    Form(Vec<(String, String)>),
+}
+
 fn wait_for(server: &ServerProcess, what: &str, found: impl Fn(&Value) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -81,36 +87,49 @@ async fn a_full_session_logs_its_audit_events_and_never_a_secret() {
     secrets.add("admin password", ADMIN_PASSWORD);
     secrets.add("wrong password", WRONG_PASSWORD);
 
-    // Register, fail once, log in twice (form and JSON).
-    let registered: Value = http
-        .post(format!("{base}/auth/register"))
-        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    secrets.add_tokens(&registered);
-    let failed = http
-        .post(format!("{base}/auth/login"))
-        .form(&[
+    let post = |path: &str, body: Body| {
+        let request = http.post(format!("{base}{path}"));
+        async move {
+            let request = match body {
+                Body::Json(v) => request.json(&v),
+                Body::Form(f) => request.form(&f),
+            };
+            request.send().await.unwrap()
+        }
+    };
+    let form = |pairs: &[(&str, &str)]| {
+        Body::Form(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    };
+
+    // Register, fail once, log in (form); the admin logs in with JSON below.
+    let registered = post(
+        "/auth/register",
+        Body::Json(json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"})),
+    )
+    .await;
+    secrets.add_tokens(&registered.json().await.unwrap());
+    let failed = post(
+        "/auth/login",
+        form(&[
             ("username", "ada@example.com"),
             ("password", WRONG_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ]),
+    )
+    .await;
     assert_eq!(failed.status(), 401);
-    let login: Value = http
-        .post(format!("{base}/auth/login"))
-        .form(&[("username", "ada@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login: Value = post(
+        "/auth/login",
+        form(&[("username", "ada@example.com"), ("password", PASSWORD)]),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     secrets.add_tokens(&login);
     let me = http
         .get(format!("{base}/me"))
@@ -125,37 +144,31 @@ async fn a_full_session_logs_its_audit_events_and_never_a_secret() {
 
     // Refresh, then present the used-up token again.
     let old_refresh = login["refresh_token"].as_str().unwrap();
-    let refreshed: Value = http
-        .post(format!("{base}/auth/refresh"))
-        .json(&json!({"refresh_token": old_refresh}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    secrets.add_tokens(&refreshed);
-    let reuse = http
-        .post(format!("{base}/auth/refresh"))
-        .form(&[
+    let refreshed = post(
+        "/auth/refresh",
+        Body::Json(json!({"refresh_token": old_refresh})),
+    )
+    .await;
+    secrets.add_tokens(&refreshed.json().await.unwrap());
+    let reuse = post(
+        "/auth/refresh",
+        form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", old_refresh),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ]),
+    )
+    .await;
     assert_eq!(reuse.status(), 401);
 
     // An administrator disables the user.
-    let admin: Value = http
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": "root@example.com", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin: Value = post(
+        "/auth/login",
+        Body::Json(json!({"email": "root@example.com", "password": ADMIN_PASSWORD})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     secrets.add_tokens(&admin);
     let patch = http
         .patch(format!("{base}/admin/users/{user_id}"))
