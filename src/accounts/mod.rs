@@ -26,6 +26,9 @@ use crate::token::refresh;
 use throttle::Throttles;
 pub use validate::FieldError;
 
+/// How long `/readyz` waits for the database to answer.
+const READY_PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Why an account operation failed; the HTTP layer maps each to one status.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -573,7 +576,11 @@ impl Accounts {
 
     /// Whether the database answers and a signing key is loaded.
     pub async fn ready(&self) -> bool {
-        self.store.ping().await.is_ok()
+        // A load balancer's probe gives up after a second or two; a database
+        // that cannot answer a ping by then is not ready, whatever the pool's
+        // own (longer) wait for a connection.
+        let ping = tokio::time::timeout(READY_PING_TIMEOUT, self.store.ping());
+        matches!(ping.await, Ok(Ok(())))
     }
 
     /// Number of users (for first-start bootstrap).

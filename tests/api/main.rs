@@ -42,6 +42,8 @@ macro_rules! backend_helpers {
 mod sqlite;
 
 #[cfg(sigil_postgres_tests)]
+mod outage;
+#[cfg(sigil_postgres_tests)]
 mod postgres;
 
 #[cfg(not(sigil_postgres_tests))]
