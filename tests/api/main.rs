@@ -55,4 +55,5 @@ mod jwks;
 mod keys_cli;
 mod reload;
 mod rotation;
+mod token_mutations;
 mod verifier;
