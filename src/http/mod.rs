@@ -2,8 +2,9 @@
 //!
 //! Handlers are thin: parse, call one [`Accounts`]
 //! method or read the key set, map the result. Requests flow
-//! `trace_request` → `to_problem` → `limit_body` → route → handler.
+//! `trace_request` → `add_allow` → `to_problem` → `limit_body` → route → handler.
 
+pub mod allow;
 pub mod auth;
 pub mod health;
 pub mod middleware;
@@ -74,6 +75,7 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
     let api = api_service(&ctx);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
+    let allowed = Arc::new(allow::AllowedMethods::from_spec(&api.spec()));
     let alias = well_known::metadata_alias(well_known::ServerMetadata::new(&ctx.issuer));
     Route::new()
         .nest("/docs", docs)
@@ -83,5 +85,6 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
         .data(ctx.accounts)
         .around(middleware::limit_body)
         .catch_all_error(middleware::to_problem)
+        .around(move |ep, req| allow::add_allow(ep, req, allowed.clone()))
         .around(middleware::trace_request)
 }
