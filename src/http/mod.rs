@@ -2,8 +2,9 @@
 //!
 //! Handlers are thin: parse, call one [`Accounts`]
 //! method or read the key set, map the result. Requests flow
-//! `trace_request` → `to_problem` → `limit_input` → route → handler.
+//! `trace_request` → `add_allow` → `to_problem` → `limit_input` → route → handler.
 
+pub mod allow;
 pub mod auth;
 pub mod client_addr;
 pub mod health;
@@ -81,6 +82,7 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
     let api = api_service(&ctx);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
+    let allowed = Arc::new(allow::AllowedMethods::from_spec(&api.spec()));
     let alias = well_known::metadata_alias(well_known::ServerMetadata::new(&ctx.issuer));
     let observe = Arc::new(middleware::Observe {
         proxies: ctx.trusted_proxies,
@@ -94,6 +96,7 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
         .data(ctx.accounts)
         .around(middleware::limit_input)
         .catch_all_error(middleware::to_problem)
+        .around(move |ep, req| allow::add_allow(ep, req, allowed.clone()))
         .around(move |next, req| {
             let observe = observe.clone();
             async move { middleware::trace_request(next, req, &observe).await }

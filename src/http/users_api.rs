@@ -125,6 +125,7 @@ impl UsersApi {
         &self,
         #[oai(scope = "Scopes::Admin")] auth: BearerAuth,
         /// Page size, 1 to 500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// Users to skip (default 0).
         offset: Query<Option<u32>>,

@@ -52,11 +52,9 @@ pub struct JwkDoc {
 #[derive(ApiResponse)]
 enum JwksResponse {
     /// The JWK Set.
-    #[oai(
-        status = 200,
-        content_type = "application/json",
-        actual_type = "Json<JwkSetDoc>"
-    )]
+    // No `content_type` here: poem-openapi documents `actual_type`'s schema
+    // only without one (the body is the key set's precomputed JSON).
+    #[oai(status = 200, actual_type = "Json<JwkSetDoc>")]
     Ok(
         Binary<Vec<u8>>,
         #[oai(header = "Cache-Control")] String,

@@ -63,4 +63,5 @@ mod log_hygiene;
 mod metrics;
 mod reload;
 mod rotation;
+mod token_mutations;
 mod verifier;

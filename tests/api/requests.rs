@@ -111,6 +111,33 @@ async fn a_wrong_method_is_a_405_problem() {
 }
 
 #[tokio::test]
+async fn a_405_names_the_methods_the_path_allows() {
+    let app = spawn_app().await;
+    let user = uuid::Uuid::new_v4();
+    let cases = [
+        ("DELETE", "/auth/register".to_owned(), "POST"),
+        ("TRACE", format!("/admin/users/{user}"), "PATCH"),
+        ("PUT", "/.well-known/jwks.json".to_owned(), "GET, HEAD"),
+    ];
+
+    for (method, path, allowed) in cases {
+        let resp = app
+            .client
+            .request(method.parse().unwrap(), app.url(&path))
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(
+            resp.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allowed),
+            "{method} {path}"
+        );
+        assert_problem(resp, 405).await;
+    }
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id_and_keeps_a_sane_one_from_the_client() {
     let app = spawn_app().await;
 

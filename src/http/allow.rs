@@ -1,0 +1,113 @@
+//! `Allow` on every 405 answer (RFC 9110 §15.5.6). poem's router knows that a
+//! path exists but not which methods it takes, so the table is read from the
+//! OpenAPI document of the same routes. (The undocumented `/docs`,
+//! `/openapi.json` and metadata alias answer every method, so never 405.)
+
+use std::sync::Arc;
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use serde_json::Value;
+
+/// Path templates (`/admin/users/{id}`) and the methods each one takes.
+#[derive(Debug, Default)]
+pub struct AllowedMethods {
+    routes: Vec<(Vec<String>, HeaderValue)>,
+}
+
+impl AllowedMethods {
+    /// The methods of every path in the OpenAPI document `spec` (JSON).
+    /// `HEAD` goes with `GET`, as poem answers it for every `GET` route.
+    pub fn from_spec(spec: &str) -> AllowedMethods {
+        let spec: Value = serde_json::from_str(spec).unwrap_or_default();
+        let documented = spec["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, ops)| {
+                let methods = ops
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(method, _)| method.to_ascii_uppercase())
+                    .collect::<Vec<_>>();
+                (path.clone(), methods)
+            });
+        let routes = documented
+            .filter_map(|(path, mut methods)| {
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".to_owned());
+                }
+                let value = HeaderValue::from_str(&methods.join(", ")).ok()?;
+                Some((segments(&path), value))
+            })
+            .collect();
+        AllowedMethods { routes }
+    }
+
+    /// The `Allow` value for a request path, if a route matches it.
+    pub fn for_path(&self, path: &str) -> Option<&HeaderValue> {
+        let path = segments(path);
+        self.routes
+            .iter()
+            .find(|(template, _)| {
+                template.len() == path.len()
+                    && template
+                        .iter()
+                        .zip(&path)
+                        .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+            })
+            .map(|(_, allow)| allow)
+    }
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.trim_end_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Adds `Allow` to a 405 that lacks one.
+pub async fn add_allow<E: Endpoint>(
+    next: E,
+    req: Request,
+    allowed: Arc<AllowedMethods>,
+) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    let mut response = next.call(req).await?.into_response();
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(header::ALLOW)
+        && let Some(allow) = allowed.for_path(&path)
+    {
+        response.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AllowedMethods;
+
+    const SPEC: &str = r#"{"paths": {
+        "/auth/login": {"post": {}},
+        "/admin/users": {"get": {}},
+        "/admin/users/{id}": {"patch": {}}
+    }}"#;
+
+    #[test]
+    fn paths_match_their_templates_and_get_implies_head() {
+        let allowed = AllowedMethods::from_spec(SPEC);
+        let allow = |path: &str| {
+            allowed
+                .for_path(path)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+
+        assert_eq!(allow("/auth/login").as_deref(), Some("POST"));
+        assert_eq!(allow("/admin/users/").as_deref(), Some("GET, HEAD"));
+        assert_eq!(allow("/admin/users/42").as_deref(), Some("PATCH"));
+        assert_eq!(allow("/admin/users/42/more"), None);
+        assert_eq!(allow("/nowhere"), None);
+    }
+}

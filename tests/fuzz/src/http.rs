@@ -1,0 +1,200 @@
+//! The whole application in process: `sigil::http::app` (every middleware,
+//! every route) over an in-memory SQLite store with cheap argon2, called
+//! without a socket. [`Harness::send`] runs one request and checks the answer.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use poem::endpoint::BoxEndpoint;
+use poem::http::{HeaderValue, Method, StatusCode, Uri, header};
+use poem::{Endpoint, EndpointExt, Request};
+use serde_json::Value;
+use sigil::accounts::{Accounts, Registration};
+use sigil::config::{Argon2Cost, HashingSettings};
+use sigil::http::ApiContext;
+use sigil::keys::Keyring;
+use sigil::password::PasswordHasher;
+use sigil::store::SqliteStore;
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+use crate::keys::{access_tokens, new_key_set};
+
+/// The password of every account the harness makes.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// The administrator's email.
+pub const ADMIN_EMAIL: &str = "admin@sigil.fuzz";
+/// The ordinary user's email.
+pub const USER_EMAIL: &str = "user@sigil.fuzz";
+
+/// The app, a runtime to drive it, and credentials to reach every route.
+pub struct Harness {
+    runtime: Runtime,
+    app: BoxEndpoint<'static>,
+    /// Access token with scopes `profile admin`.
+    pub admin_token: String,
+    /// Access token with scope `profile`.
+    pub user_token: String,
+    /// A refresh token of the user (used up by the first refresh that names it).
+    pub refresh_token: String,
+    /// The user's id, a target for `PATCH /admin/users/{id}`.
+    pub user_id: Uuid,
+}
+
+/// What an answer looked like, for targets that want more checks.
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Harness {
+    /// The shared harness, built on first use.
+    pub fn get() -> &'static Harness {
+        static HARNESS: OnceLock<Harness> = OnceLock::new();
+        HARNESS.get_or_init(Harness::build)
+    }
+
+    fn build() -> Harness {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let (app, user_id, tokens) = runtime.block_on(async {
+            let store = SqliteStore::connect("sqlite::memory:")
+                .await
+                .expect("an in-memory store");
+            let hashing = HashingSettings {
+                cost: Argon2Cost {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                concurrency: 1,
+                queue: 64,
+            };
+            let hasher = PasswordHasher::new(&hashing).expect("a password hasher");
+            let mut tokens = access_tokens();
+            // The app runs on the real clock; a long lifetime keeps the
+            // harness's tokens valid for the whole run.
+            tokens.ttl = Duration::from_secs(7 * 24 * 3600);
+            let keyring = Arc::new(Keyring::new(new_key_set()));
+            let accounts = Accounts::new(
+                Arc::new(store),
+                hasher,
+                tokens,
+                keyring.clone(),
+                Duration::from_secs(7 * 24 * 3600),
+            );
+            let registration = |email: &str| Registration {
+                email: email.to_owned(),
+                password: PASSWORD.to_owned().into(),
+                name: "Fuzz".to_owned(),
+            };
+            accounts
+                .create_user(registration(ADMIN_EMAIL), &["profile", "admin"])
+                .await
+                .expect("the administrator");
+            let user = accounts
+                .create_user(registration(USER_EMAIL), &["profile"])
+                .await
+                .expect("the user");
+            let app = sigil::http::app(ApiContext {
+                accounts,
+                keyring,
+                issuer: crate::keys::ISSUER.to_owned(),
+                jwks_max_age: Duration::from_secs(300),
+            })
+            .boxed();
+            let mut tokens = Vec::new();
+            for email in [ADMIN_EMAIL, USER_EMAIL] {
+                tokens.push(login(&app, email).await);
+            }
+            (app, user.id, tokens)
+        });
+        let [(admin_token, _), (user_token, refresh_token)] =
+            <[(String, String); 2]>::try_from(tokens).expect("two logins");
+        Harness {
+            runtime,
+            app,
+            admin_token,
+            user_token,
+            refresh_token,
+            user_id,
+        }
+    }
+
+    /// Sends one request and panics unless the answer is well-formed: never
+    /// 5xx, every error problem+json with its status inside, and, when
+    /// `json_success` (documented API routes), every other answer JSON.
+    pub fn send(&self, request: Request, json_success: bool) -> Answer {
+        self.runtime.block_on(async {
+            let response = self.app.get_response(request).await;
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            if std::env::var_os("SIGIL_FUZZ_STATUS").is_some() {
+                // For judging a corpus: `SIGIL_FUZZ_STATUS=1 http_api CORPUS -runs=0`.
+                eprintln!("status {}", status.as_u16());
+            }
+            let body = response
+                .into_body()
+                .into_vec()
+                .await
+                .expect("the body can be read");
+            assert!(
+                !status.is_server_error(),
+                "{status} answered: {}",
+                String::from_utf8_lossy(&body)
+            );
+            if status.is_client_error() {
+                assert!(
+                    content_type.starts_with("application/problem+json"),
+                    "{status} with content type {content_type:?}"
+                );
+                let problem: Value = serde_json::from_slice(&body).expect("a problem body is JSON");
+                assert_eq!(problem["status"], status.as_u16(), "{problem}");
+                for member in ["type", "title", "detail"] {
+                    assert!(
+                        problem[member].is_string(),
+                        "problem without {member}: {problem}"
+                    );
+                }
+            } else if status == StatusCode::NO_CONTENT {
+                assert!(body.is_empty(), "204 with a body");
+            } else if json_success {
+                assert!(status.is_success(), "unexpected {status}");
+                assert!(
+                    content_type.starts_with("application/json"),
+                    "{status} with content type {content_type:?}"
+                );
+                serde_json::from_slice::<Value>(&body).expect("a success body is JSON");
+            }
+            Answer { status, body }
+        })
+    }
+}
+
+async fn login(app: &BoxEndpoint<'static>, email: &str) -> (String, String) {
+    let form =
+        format!("grant_type=password&username={email}&password=correct+horse+battery+staple");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(Uri::from_static("/auth/login"))
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        )
+        .body(form);
+    let response = app.get_response(request).await;
+    assert_eq!(response.status(), StatusCode::OK, "harness login");
+    let body: Value = serde_json::from_slice(&response.into_body().into_vec().await.unwrap())
+        .expect("a token response");
+    let token = |name: &str| body[name].as_str().expect("a token").to_owned();
+    (token("access_token"), token("refresh_token"))
+}
