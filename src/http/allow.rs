@@ -1,7 +1,7 @@
 //! `Allow` on every 405 answer (RFC 9110 §15.5.6). poem's router knows that a
 //! path exists but not which methods it takes, so the table is read from the
-//! OpenAPI document of the same routes. (The undocumented `/docs`,
-//! `/openapi.json` and metadata alias answer every method, so never 405.)
+//! OpenAPI document of the same routes, plus the undocumented read-only ones
+//! (`/docs…`, `/openapi.json`, the metadata alias), which take `GET` only.
 
 use std::sync::Arc;
 
@@ -13,6 +13,8 @@ use serde_json::Value;
 #[derive(Debug, Default)]
 pub struct AllowedMethods {
     routes: Vec<(Vec<String>, HeaderValue)>,
+    /// Path prefixes (`/docs`) whose every path takes `GET` and `HEAD` only.
+    get_only_prefixes: Vec<String>,
 }
 
 impl AllowedMethods {
@@ -42,11 +44,37 @@ impl AllowedMethods {
                 Some((segments(&path), value))
             })
             .collect();
-        AllowedMethods { routes }
+        AllowedMethods {
+            routes,
+            get_only_prefixes: Vec::new(),
+        }
+    }
+
+    /// Adds `path` as a route that takes `GET` and `HEAD` only.
+    pub fn get_only(mut self, path: &str) -> AllowedMethods {
+        self.routes
+            .push((segments(path), HeaderValue::from_static("GET, HEAD")));
+        self
+    }
+
+    /// Adds every path under `prefix` (and `prefix` itself) as `GET` and
+    /// `HEAD` only.
+    pub fn get_only_below(mut self, prefix: &str) -> AllowedMethods {
+        self.get_only_prefixes.push(prefix.to_owned());
+        self
     }
 
     /// The `Allow` value for a request path, if a route matches it.
     pub fn for_path(&self, path: &str) -> Option<&HeaderValue> {
+        static GET_ONLY: HeaderValue = HeaderValue::from_static("GET, HEAD");
+        if self.get_only_prefixes.iter().any(|p| {
+            path == p
+                || path
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        }) {
+            return Some(&GET_ONLY);
+        }
         let path = segments(path);
         self.routes
             .iter()
@@ -109,5 +137,25 @@ mod tests {
         assert_eq!(allow("/admin/users/42").as_deref(), Some("PATCH"));
         assert_eq!(allow("/admin/users/42/more"), None);
         assert_eq!(allow("/nowhere"), None);
+    }
+
+    #[test]
+    fn undocumented_read_only_routes_take_get_only() {
+        let allowed = AllowedMethods::from_spec(SPEC)
+            .get_only("/openapi.json")
+            .get_only_below("/docs");
+        let allow = |path: &str| {
+            allowed
+                .for_path(path)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+
+        assert_eq!(allow("/openapi.json").as_deref(), Some("GET, HEAD"));
+        assert_eq!(allow("/docs").as_deref(), Some("GET, HEAD"));
+        assert_eq!(
+            allow("/docs/oauth-receiver.html").as_deref(),
+            Some("GET, HEAD")
+        );
+        assert_eq!(allow("/docsx"), None);
     }
 }

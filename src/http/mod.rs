@@ -82,16 +82,21 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
     let api = api_service(&ctx);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
-    let allowed = Arc::new(allow::AllowedMethods::from_spec(&api.spec()));
+    let allowed = Arc::new(
+        allow::AllowedMethods::from_spec(&api.spec())
+            .get_only("/openapi.json")
+            .get_only("/.well-known/openid-configuration")
+            .get_only_below("/docs"),
+    );
     let alias = well_known::metadata_alias(well_known::ServerMetadata::new(&ctx.issuer));
     let observe = Arc::new(middleware::Observe {
         proxies: ctx.trusted_proxies,
         metrics: ctx.metrics,
     });
     Route::new()
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
-        .at("/.well-known/openid-configuration", alias)
+        .nest("/docs", poem::get(docs))
+        .at("/openapi.json", poem::get(spec))
+        .at("/.well-known/openid-configuration", poem::get(alias))
         .nest("/", api)
         .data(ctx.accounts)
         .around(middleware::limit_input)

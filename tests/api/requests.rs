@@ -118,6 +118,13 @@ async fn a_405_names_the_methods_the_path_allows() {
         ("DELETE", "/auth/register".to_owned(), "POST"),
         ("TRACE", format!("/admin/users/{user}"), "PATCH"),
         ("PUT", "/.well-known/jwks.json".to_owned(), "GET, HEAD"),
+        ("POST", "/openapi.json".to_owned(), "GET, HEAD"),
+        (
+            "DELETE",
+            "/.well-known/openid-configuration".to_owned(),
+            "GET, HEAD",
+        ),
+        ("POST", "/docs".to_owned(), "GET, HEAD"),
     ];
 
     for (method, path, allowed) in cases {
