@@ -5,7 +5,8 @@
 //! hand (ring), so "the fastest safe rate" is a figure of the same run.
 //!
 //! Output: one line per measurement, for scripts:
-//! `crypto_NAME impl=LIBRARY path=sigil|alternative ops_per_s=… us_per_op=…`.
+//! `crypto_NAME impl=LIBRARY path=sigil|alternative ops_per_s=… us_per_op=…
+//! mean_us_per_op=…` (the first two from the best round).
 
 use std::hint::black_box;
 use std::io::{self, Write};
@@ -226,16 +227,19 @@ impl RingKey {
     }
 }
 
-/// Operations per second and microseconds per operation.
+/// Operations per second and microseconds per operation in the best round,
+/// and microseconds per operation over all rounds.
 #[derive(Debug, Clone, Copy)]
 struct Rate {
     ops_per_s: f64,
     us_per_op: f64,
+    mean_us_per_op: f64,
 }
 
 /// Runs `op` for about `budget` (at least three times, after one warm-up
 /// call), in rounds of a tenth of the budget, and keeps the best round: other
-/// processes on a shared machine only ever make a round slower.
+/// processes on a shared machine only ever make a round slower. The mean over
+/// all rounds is kept too, to show how much they did.
 fn measure(budget: Duration, mut op: impl FnMut()) -> Rate {
     op();
     let round = budget / 10;
@@ -255,6 +259,7 @@ fn measure(budget: Duration, mut op: impl FnMut()) -> Rate {
     Rate {
         ops_per_s: 1.0 / best,
         us_per_op: best * 1e6,
+        mean_us_per_op: started.elapsed().as_secs_f64() * 1e6 / total as f64,
     }
 }
 
@@ -267,10 +272,11 @@ fn line(
 ) -> Result<(), BenchError> {
     writeln!(
         out,
-        "crypto_{name} impl={} path={path} ops_per_s={:.0} us_per_op={:.2}",
+        "crypto_{name} impl={} path={path} ops_per_s={:.0} us_per_op={:.2} mean_us_per_op={:.2}",
         library.replace(' ', "_"),
         rate.ops_per_s,
-        rate.us_per_op
+        rate.us_per_op,
+        rate.mean_us_per_op
     )?;
     Ok(())
 }
