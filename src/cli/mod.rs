@@ -1,7 +1,8 @@
-//! The `sigil` command line: `serve` (the default), `users create` and
-//! `keys list | rotate | prune`.
+//! The `sigil` command line: `serve` (the default), `users create`,
+//! `keys list | rotate | prune` and `bench crypto`.
 //! `main.rs` parses and dispatches; the work happens in the library.
 
+pub mod bench;
 pub mod keys;
 pub mod users;
 
@@ -29,4 +30,7 @@ pub enum Command {
     /// Manage signing keys: list, rotate, prune.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Measure the raw rates of the cryptography sigil uses (scripts/bench.sh).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }

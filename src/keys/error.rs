@@ -39,7 +39,7 @@ pub enum KeyError {
     #[error("invalid PEM: {0}")]
     Pem(String),
 
-    /// The PKCS#8 document is not an RSA or Ed25519 key that ring accepts.
+    /// The PKCS#8 document is not an RSA or Ed25519 key that can be used.
     #[error("invalid PKCS#8 private key: {0}")]
     InvalidKey(String),
 

@@ -30,7 +30,7 @@ pub use error::KeyError;
 pub use folder::{FolderLock, KeyFolder, MANIFEST_FILE};
 pub use jwk::{Jwk, JwkSet, thumbprint};
 pub use lifecycle::{RotateOptions, Rotation};
-pub use material::{RSA_KEY_SIZES, SigningKey};
+pub use material::{RSA_KEY_SIZES, SIGNATURE_LIBRARY, SigningKey};
 pub use public::{PublicKey, VerifyingKey};
 pub use set::{KeySet, Keyring};
 

@@ -2,8 +2,8 @@
 //! own key set ([`SigningKey`](super::SigningKey)) or from a published JWK
 //! ([`PublicKey`], for downstream verifiers that only see the JWK Set).
 
-use ring::signature::{
-    ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents, UnparsedPublicKey,
+use aws_lc_rs::signature::{
+    ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
 };
 
 use super::jwk::{Jwk, thumbprint};
@@ -29,16 +29,11 @@ impl VerifyingKey for super::SigningKey {
 /// Smallest RSA modulus accepted from a JWK, in bytes (2048 bits).
 const MIN_RSA_MODULUS_BYTES: usize = 256;
 
-enum Material {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ed25519(Vec<u8>),
-}
-
-/// A public key built from a JWK alone.
+/// A public key built from a JWK alone, parsed once for its own algorithm.
 pub struct PublicKey {
     kid: String,
     alg: Algorithm,
-    material: Material,
+    parsed: ParsedPublicKey,
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -66,21 +61,24 @@ impl PublicKey {
                 .and_then(crate::token::base64url_decode)
                 .ok_or_else(|| invalid(&format!("{name} missing or not base64url")))
         };
-        let material = match (jwk.alg, jwk.kty.as_str()) {
+        let parsed = match (jwk.alg, jwk.kty.as_str()) {
             (Algorithm::Rs256, "RSA") => {
                 let n = decode(&jwk.n, "n")?;
                 let e = decode(&jwk.e, "e")?;
                 if n.len() < MIN_RSA_MODULUS_BYTES {
                     return Err(invalid("RSA modulus under 2048 bits"));
                 }
-                Material::Rsa { n, e }
+                RsaPublicKeyComponents { n: &n, e: &e }
+                    .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+                    .map_err(|_| invalid("not a valid RSA public key"))?
             }
             (Algorithm::EdDsa, "OKP") if jwk.crv.as_deref() == Some("Ed25519") => {
                 let x = decode(&jwk.x, "x")?;
                 if x.len() != 32 {
                     return Err(invalid("Ed25519 key is not 32 bytes"));
                 }
-                Material::Ed25519(x)
+                ParsedPublicKey::new(&ED25519, &x)
+                    .map_err(|_| invalid("not a valid Ed25519 public key"))?
             }
             _ => return Err(invalid("kty/crv do not fit alg")),
         };
@@ -90,7 +88,7 @@ impl PublicKey {
         Ok(PublicKey {
             kid: jwk.kid.clone(),
             alg: jwk.alg,
-            material,
+            parsed,
         })
     }
 
@@ -106,14 +104,7 @@ impl VerifyingKey for PublicKey {
     }
 
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        match &self.material {
-            Material::Rsa { n, e } => RsaPublicKeyComponents { n, e }
-                .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
-                .is_ok(),
-            Material::Ed25519(x) => UnparsedPublicKey::new(&ED25519, x)
-                .verify(message, signature)
-                .is_ok(),
-        }
+        self.parsed.verify_sig(message, signature).is_ok()
     }
 }
 

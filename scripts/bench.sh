@@ -1,0 +1,384 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of sigil on loopback. Run with --help for details.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/bench.sh [--postgres URL] [--duration SECONDS] [--no-build]
+
+Builds the release binary, measures the raw single-thread rates of the
+cryptography sigil uses (`sigil bench crypto`), then starts `sigil serve` on a
+fresh SQLite database in a temporary folder and drives it with wrk from a
+separate process over loopback. With --postgres, the same HTTP measurements
+run a second time on a fresh PostgreSQL database.
+
+Every measurement prints one line:
+
+  NAME rps=… p50_ms=… p99_ms=… errors=… cpu_us_per_req=… [key=value …]
+
+cpu_us_per_req is the server's CPU time (user + system, all threads, from
+/proc/PID/stat before and after) divided by the requests answered; wrk runs
+on the same cores, so rps alone understates what the server could do.
+Crypto lines read `crypto_NAME impl=… ops_per_s=… us_per_op=…`; lines that
+start with `#` are notes, `ratio` lines compare figures of this run.
+
+Options:
+  --postgres URL     also measure on PostgreSQL: URL names a server and a
+                     database to connect to (e.g.
+                     postgres://postgres@127.0.0.1:5432/test); a fresh database
+                     sigil_bench_<random> is created there and dropped at the end
+  --duration SECONDS length of each measurement, 1 to 10 (default 10)
+  --no-build         use target/release/sigil as it is
+  -h, --help         show this help
+
+Needs curl and wrk; wrk is installed with apt-get when missing (as root).
+Listens on 127.0.0.1 only, cleans up after itself, stops by itself (about
+two minutes per database at the default duration).
+EOF
+}
+
+DURATION=10
+PG_URL=""
+BUILD=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --postgres)
+        [ $# -ge 2 ] || { echo "bench.sh: --postgres needs a URL" >&2; exit 2; }
+        PG_URL="$2"
+        shift 2
+        ;;
+    --duration)
+        [ $# -ge 2 ] || { echo "bench.sh: --duration needs a number" >&2; exit 2; }
+        DURATION="$2"
+        shift 2
+        ;;
+    --no-build) BUILD=0; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+case "$DURATION" in
+[1-9] | 10) ;;
+*) echo "bench.sh: --duration must be a whole number from 1 to 10" >&2; exit 2 ;;
+esac
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+LUA="$ROOT/scripts/bench/wrk.lua"
+BIN="$ROOT/target/release/sigil"
+PASSWORD='correct horse battery staple'
+
+# --- Tools -------------------------------------------------------------------
+need_package() { # command package
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "# installing $2 with apt-get" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null
+        apt-get install -y -q --no-install-recommends "$2" >/dev/null
+    fi
+    command -v "$1" >/dev/null 2>&1 || {
+        echo "bench.sh: $1 is missing; install the $2 package" >&2
+        exit 1
+    }
+}
+need_package wrk wrk
+need_package curl curl
+if [ -n "$PG_URL" ]; then need_package psql postgresql-client; fi
+
+if [ "$BUILD" = 1 ]; then
+    echo "# building the release binary" >&2
+    cargo build --release --locked --quiet
+fi
+[ -x "$BIN" ] || { echo "bench.sh: $BIN is missing (build it, or drop --no-build)" >&2; exit 1; }
+
+# --- Clean-up ------------------------------------------------------------------
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/sigil-bench.XXXXXX")"
+SERVER_PID=""
+PG_DB=""
+PG_LOCAL=0
+DB_KIND=""
+cleanup() {
+    local status=$?
+    stop_server
+    if [ -n "$PG_DB" ]; then
+        psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- Server ------------------------------------------------------------------
+BASE=""
+# start_server NAME DATABASE_URL KEYS_DIR [VAR=VALUE …]: starts `sigil serve`
+# on 127.0.0.1:0 in a clean environment and waits until it listens.
+start_server() {
+    local name="$1" db="$2" keys="$3"
+    shift 3
+    mkdir -p "$WORK/$name"
+    local log="$WORK/$name/server.log"
+    : >"$log"
+    (cd "$WORK/$name" && exec env -i PATH="$PATH" HOME="$HOME" \
+        SIGIL_BIND=127.0.0.1:0 \
+        SIGIL_DATABASE_URL="$db" \
+        SIGIL_KEYS_DIR="$keys" \
+        SIGIL_PID_FILE="$WORK/$name/sigil.pid" \
+        SIGIL_ADDRESS_FREE_REGISTRATIONS=1000 \
+        "$@" "$BIN" serve 2>>"$log" >/dev/null) &
+    SERVER_PID=$!
+    local address=""
+    for _ in $(seq 1 600); do
+        address="$(sed -n 's/.*sigil listening.*address=\([0-9.]*:[0-9]*\).*/\1/p' "$log" | head -n 1)"
+        [ -n "$address" ] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$address" ]; then
+        echo "bench.sh: sigil did not start; its log:" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+    BASE="http://$address"
+}
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+
+# Server CPU time so far, in clock ticks (utime + stime of every thread).
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"
+}
+
+# CPU time of every local PostgreSQL process so far (0 unless the pass runs on
+# a PostgreSQL server on this machine), so that its share is not hidden.
+db_ticks() {
+    if [ "$DB_KIND" = postgres ] && [ "$PG_LOCAL" = 1 ]; then
+        cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { t += $14 + $15 } END { print t + 0 }'
+    else
+        echo 0
+    fi
+}
+TICKS_PER_SECOND="$(getconf CLK_TCK)"
+
+# --- HTTP helpers ------------------------------------------------------------
+json_field() { # field, JSON on stdin (which has no final newline)
+    { cat; echo; } | sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"
+}
+
+register() { # email
+    local body
+    body="$(curl -sS --fail-with-body "$BASE/auth/register" -H 'content-type: application/json' \
+        -d "{\"email\":\"$1\",\"password\":\"$PASSWORD\",\"name\":\"Bench\"}")" || {
+        echo "bench.sh: registration failed: $body" >&2
+        exit 1
+    }
+    printf '%s' "$body"
+}
+
+login() { # email
+    local body
+    body="$(curl -sS --fail-with-body "$BASE/auth/login" \
+        --data-urlencode "username=$1" --data-urlencode "password=$PASSWORD")" || {
+        echo "bench.sh: login failed: $body" >&2
+        exit 1
+    }
+    printf '%s' "$body"
+}
+
+# --- Measurements ------------------------------------------------------------
+# run_wrk THREADS CONNECTIONS PATH [VAR=VALUE …]: wrk's report line.
+run_wrk() {
+    local threads="$1" connections="$2" path="$3"
+    shift 3
+    env "$@" wrk -t "$threads" -c "$connections" -d "${DURATION}s" --timeout 10s \
+        -s "$LUA" "$BASE$path" | grep '^requests='
+}
+
+# measure NAME THREADS CONNECTIONS PATH [VAR=VALUE …]: one line for NAME.
+measure() {
+    local name="$1"
+    shift
+    local before after db_before db_after report
+    before="$(cpu_ticks)"
+    db_before="$(db_ticks)"
+    report="$(run_wrk "$@")"
+    after="$(cpu_ticks)"
+    db_after="$(db_ticks)"
+    emit "$name" "$report" $((after - before)) $((db_after - db_before)) "$(requests_of "$report")" ""
+}
+
+requests_of() { sed -n 's/^requests=\([0-9]*\).*/\1/p' <<<"$1"; }
+
+# emit NAME REPORT CPU_TICKS DB_TICKS CPU_REQUESTS EXTRA: prints the line and
+# keeps it; CPU times are divided by CPU_REQUESTS.
+emit() {
+    local name="$1" report="$2" ticks="$3" db="$4" cpu_requests="$5" extra="$6"
+    per_request() {
+        awk -v t="$1" -v hz="$TICKS_PER_SECOND" -v n="$cpu_requests" \
+            'BEGIN { printf "%.1f", (n > 0) ? t / hz * 1e6 / n : 0 }'
+    }
+    local line="$name ${report#requests=* } cpu_us_per_req=$(per_request "$ticks") requests=$(requests_of "$report") db=$DB_KIND"
+    if [ "$DB_KIND" = postgres ] && [ "$PG_LOCAL" = 1 ]; then
+        line="$line db_cpu_us_per_req=$(per_request "$db")"
+    fi
+    line="$line$extra"
+    echo "$line"
+    echo "$line" >>"$WORK/results"
+}
+
+# value NAME KEY [FILTER]: KEY of the last line named NAME (of this database,
+# for HTTP lines; FILTER, a regular expression, narrows further).
+value() {
+    awk -v name="$1" -v key="$2" -v db=" db=$DB_KIND" -v filter="${3:-}" '
+        $1 == name && (index($0, db) || $1 ~ /^crypto_/) && (filter == "" || $0 ~ filter) {
+            for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) v = kv[2] }
+        }
+        END { print v + 0 }' "$WORK/results"
+}
+
+# fastest_us NAME: microseconds per operation of the fastest implementation of
+# crypto_NAME measured in this run.
+fastest_us() {
+    awk -v name="crypto_$1" '
+        $1 == name { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "us_per_op" && (best == "" || kv[2] + 0 < best)) best = kv[2] + 0 } }
+        END { print best + 0 }' "$WORK/results"
+}
+
+# ratio NAME TARGET EXPRESSION: evaluates EXPRESSION (awk) and prints a line.
+ratio() {
+    local line value
+    value="$(awk "BEGIN { printf \"%.3f\", $3 }" 2>/dev/null)" || value="n/a"
+    line="ratio $1 value=$value target=$2 db=$DB_KIND"
+    echo "$line"
+    echo "$line" >>"$WORK/results"
+}
+
+# --- One pass over every HTTP measurement ----------------------------------
+run_pass() { # DB_KIND DATABASE_URL_FOR_A DATABASE_URL_FOR_B
+    DB_KIND="$1"
+    local db_a="$2" db_b="$3"
+    local keys_rs="$WORK/$DB_KIND-keys-rs256" keys_ed="$WORK/$DB_KIND-keys-eddsa"
+    local user="bench-$DB_KIND@example.com"
+    local form="username=bench-$DB_KIND%40example.com&password=correct+horse+battery+staple"
+
+    # Server A: RS256 keys, default argon2 (m=19456 KiB, t=2, p=1).
+    start_server "$DB_KIND-a" "$db_a" "$keys_rs" SIGIL_SIGNING_ALG=RS256
+    local access
+    access="$(register "$user" | json_field access_token)"
+    register "flood-$DB_KIND@example.com" >/dev/null
+
+    measure healthz 2 16 /healthz
+    measure jwks 2 16 /.well-known/jwks.json
+    measure me_rs256 2 16 /me BENCH_BEARER="$access"
+    refresh_tokens "$user" 16 >"$WORK/tokens"
+    measure refresh_rs256 16 16 / BENCH_MODE=refresh BENCH_TOKENS="$WORK/tokens"
+    measure login_m19456_t2_p1 2 4 /auth/login BENCH_MODE=post \
+        BENCH_CONTENT_TYPE=application/x-www-form-urlencoded BENCH_BODY="$form"
+
+    # /me while a second wrk floods /auth/login with correct passwords of
+    # another user, on as many connections as the hashing queue has places.
+    local flood_form="username=flood-$DB_KIND%40example.com&password=correct+horse+battery+staple"
+    local before after db_before db_after me_report flood_report
+    before="$(cpu_ticks)"
+    db_before="$(db_ticks)"
+    run_wrk 1 64 /auth/login BENCH_MODE=post BENCH_CONTENT_TYPE=application/x-www-form-urlencoded \
+        BENCH_BODY="$flood_form" >"$WORK/flood" &
+    local flood_pid=$!
+    me_report="$(run_wrk 2 16 /me BENCH_BEARER="$access")"
+    wait "$flood_pid"
+    after="$(cpu_ticks)"
+    db_after="$(db_ticks)"
+    flood_report="$(cat "$WORK/flood")"
+    local both=$(($(requests_of "$me_report") + $(requests_of "$flood_report")))
+    # The window's CPU serves both loads: it is divided by the requests of both.
+    emit me_during_login_flood "$me_report" $((after - before)) $((db_after - db_before)) "$both" " cpu_over=me+login"
+    emit login_flood_during_me "$flood_report" $((after - before)) $((db_after - db_before)) "$both" " cpu_over=me+login"
+    stop_server
+
+    # Server B: EdDSA keys.
+    start_server "$DB_KIND-b" "$db_b" "$keys_ed" SIGIL_SIGNING_ALG=EdDSA
+    local ed_user="bench-ed-$DB_KIND@example.com"
+    access="$(register "$ed_user" | json_field access_token)"
+    measure me_eddsa 2 16 /me BENCH_BEARER="$access"
+    refresh_tokens "$ed_user" 16 >"$WORK/tokens"
+    measure refresh_eddsa 16 16 / BENCH_MODE=refresh BENCH_TOKENS="$WORK/tokens"
+    stop_server
+
+    # Server A again at the FastAPI peer's argon2 parameters; the first login
+    # upgrades the stored hash to them.
+    start_server "$DB_KIND-a" "$db_a" "$keys_rs" SIGIL_SIGNING_ALG=RS256 \
+        SIGIL_ARGON2_MEMORY_KIB=65536 SIGIL_ARGON2_ITERATIONS=3 SIGIL_ARGON2_PARALLELISM=4
+    login "$user" >/dev/null
+    measure login_m65536_t3_p4 2 4 /auth/login BENCH_MODE=post \
+        BENCH_CONTENT_TYPE=application/x-www-form-urlencoded BENCH_BODY="$form"
+    stop_server
+
+    report_ratios
+}
+
+refresh_tokens() { # email count: one fresh refresh-token family per line
+    local i
+    for i in $(seq 1 "$2"); do
+        login "$1" | json_field refresh_token
+    done
+}
+
+report_ratios() {
+    local cores me_rs
+    cores="$(nproc)"
+    me_rs="$(value me_rs256 rps)"
+    ratio jwks_rps_over_healthz_rps '>=0.90' "$(value jwks rps) / $(value healthz rps)"
+    ratio me_rs256_rps_over_fastapi_2400 '>=10' "$me_rs / 2400"
+    ratio me_eddsa_rps_over_fastapi_2400 '>=10' "$(value me_eddsa rps) / 2400"
+    ratio me_rs256_cpu_us_minus_rs256_verify_us '<=30' \
+        "$(value me_rs256 cpu_us_per_req) - $(value crypto_rs256_verify us_per_op ' path=sigil')"
+    ratio me_eddsa_cpu_us_minus_eddsa_verify_us '<=30' \
+        "$(value me_eddsa cpu_us_per_req) - $(value crypto_eddsa_verify us_per_op ' path=sigil')"
+    ratio refresh_rs256_cpu_over_fastest_rs256_sign '<=1.25' \
+        "$(value refresh_rs256 cpu_us_per_req) / $(fastest_us rs256_sign)"
+    if [ "$DB_KIND" = postgres ] && [ "$PG_LOCAL" = 1 ]; then
+        ratio refresh_rs256_cpu_with_postgres_over_fastest_rs256_sign '<=1.25' \
+            "($(value refresh_rs256 cpu_us_per_req) + $(value refresh_rs256 db_cpu_us_per_req)) / $(fastest_us rs256_sign)"
+    fi
+    ratio refresh_eddsa_rps '>=10000' "$(value refresh_eddsa rps)"
+    ratio login_m19456_rps_over_cores_x_argon2_rate '>=0.90' \
+        "$(value login_m19456_t2_p1 rps) / ($cores * $(value crypto_argon2id_verify_m19456_t2_p1 ops_per_s))"
+    ratio login_m65536_rps_over_cores_x_argon2_rate '>=0.90' \
+        "$(value login_m65536_t3_p4 rps) / ($cores * $(value crypto_argon2id_verify_m65536_t3_p4 ops_per_s))"
+    ratio login_m65536_rps_over_fastapi_8 '>=1' "$(value login_m65536_t3_p4 rps) / 8"
+    ratio me_during_flood_rps_over_me_rps '>=0.50' "$(value me_during_login_flood rps) / $me_rs"
+    ratio me_during_flood_p99_ms '<=10' "$(value me_during_login_flood p99_ms)"
+}
+
+# --- Run ---------------------------------------------------------------------
+: >"$WORK/results"
+echo "# sigil bench $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), load average $(cut -d' ' -f1-3 /proc/loadavg), ${DURATION}s per measurement"
+echo "# wrk: -t2 -c16 for GETs (enough to keep both cores busy); refresh: 16 connections, one thread each, each following its own refresh-token chain; login: -t2 -c4"
+echo "# logins: one registered user with its correct password (no failure is counted, so the login throttles never engage); registrations: SIGIL_ADDRESS_FREE_REGISTRATIONS=1000 for the bench users"
+echo "# hashing: SIGIL_HASH_CONCURRENCY and SIGIL_HASH_QUEUE at their defaults ($(nproc) and 64); the flood uses 64 connections, so the queue is full and no login is refused"
+echo "# logs: RUST_LOG unset (info), text format, to a file; one line per request as shipped"
+
+# In the work folder with a clean environment, so that no .env or SIGIL_*
+# variable changes what is measured.
+crypto() { (cd "$WORK" && env -i PATH="$PATH" "$BIN" bench crypto "$@") | tee -a "$WORK/results"; }
+crypto --argon2-memory-kib 19456 --argon2-iterations 2 --argon2-parallelism 1
+crypto --argon2-only --argon2-memory-kib 65536 --argon2-iterations 3 --argon2-parallelism 4
+
+run_pass sqlite "sqlite://$WORK/sqlite.db" "sqlite://$WORK/sqlite-ed.db"
+
+if [ -n "$PG_URL" ]; then
+    PG_DB="sigil_bench_$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
+    psql "$PG_URL" -q -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
+    pg_db_url="$(sed -E "s#^(postgres(ql)?://[^/]*)/?[^?]*#\1/$PG_DB#" <<<"$PG_URL")"
+    case "$PG_URL" in
+    *@127.0.0.1[:/]* | *@localhost[:/]* | *@\[::1\][:/]*) PG_LOCAL=1 ;;
+    esac
+    run_pass postgres "$pg_db_url" "$pg_db_url"
+fi
