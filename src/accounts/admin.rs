@@ -1,0 +1,50 @@
+//! User management for administrators: listing, and changing scopes or the
+//! disabled flag, which an administrator may not do to lock themselves out.
+
+use uuid::Uuid;
+
+use super::{AccountError, Accounts, FieldError, Principal, scopes};
+use crate::store::{User, UserPatch};
+
+impl Accounts {
+    /// One page of users, oldest first.
+    pub async fn list_users(&self, limit: u32, offset: u32) -> Result<Vec<User>, AccountError> {
+        Ok(self.store.list_users(limit, offset).await?)
+    }
+
+    /// Changes a user's scopes or disabled flag; disabling revokes their refresh tokens.
+    pub async fn update_user(
+        &self,
+        admin: &Principal,
+        id: Uuid,
+        patch: UserPatch,
+    ) -> Result<User, AccountError> {
+        if let Some(scopes) = &patch.scopes
+            && let Some(unknown) = scopes.iter().find(|s| !scopes::is_known(s))
+        {
+            return Err(AccountError::Invalid(vec![FieldError {
+                field: "scopes",
+                message: format!(
+                    "unknown scope {:?}",
+                    unknown.chars().take(64).collect::<String>()
+                ),
+            }]));
+        }
+        if id == admin.user.id {
+            let demotes = patch
+                .scopes
+                .as_ref()
+                .is_some_and(|s| !s.iter().any(|s| s == scopes::ADMIN));
+            if demotes || patch.disabled == Some(true) {
+                return Err(AccountError::SelfLockout);
+            }
+        }
+        let user = self
+            .store
+            .update_user(id, patch)
+            .await?
+            .ok_or(AccountError::NoSuchUser)?;
+        tracing::info!(target: "audit", event = "user_updated", admin_id = %admin.user.id, user_id = %user.id, scopes = %user.scopes.join(" "), disabled = user.disabled);
+        Ok(user)
+    }
+}
