@@ -9,7 +9,8 @@
 //!
 //! - [`startup`] builds the [`Application`](startup::Application) from
 //!   [`config::Settings`]: opens the store, loads the keys, binds, wires routes.
-//!   `main.rs` only parses the [`cli`] and calls it.
+//!   `main.rs` only parses the [`cli`] and calls it; the other commands
+//!   (`users`, `keys`, `bench crypto`) live in [`cli`] too.
 //! - [`http`] is the boundary: routes and their OpenAPI documentation
 //!   (`token_api`, `users_api`, `well_known`, `health` with `/metrics`), bearer
 //!   authentication as an extractor (`auth`), the one error type (`problem`),
@@ -18,7 +19,8 @@
 //! - [`accounts`] is the domain: register, log in, refresh, log out,
 //!   authenticate a bearer token, manage users; input rules, scopes, the
 //!   back-off against guessing (`throttle`); audit events.
-//! - [`password`] hashes with argon2id on a bounded set of blocking threads.
+//! - [`password`] hashes with argon2id on a few dedicated low-priority
+//!   threads behind a bounded queue.
 //! - [`token`] makes and checks tokens: compact JWS (`jws`), access-token claims
 //!   (`access`), refresh tokens (`refresh`).
 //! - [`keys`] holds signing keys: generation, the keys folder on disk, the JWK
@@ -33,7 +35,9 @@
 //! - [`verify`] is for other services: it checks sigil's access tokens
 //!   offline against the published JWK Set, cached per its `Cache-Control`.
 //!
-//! Crypto, keys and storage know nothing about HTTP.
+//! Crypto, keys and storage know nothing about HTTP. Integration tests are in
+//! `tests/api/` (one binary, real server on port 0), the fuzz targets in
+//! `tests/fuzz/`, the operator's and benchmark scripts in `scripts/`.
 
 pub mod accounts;
 pub mod cli;
