@@ -20,7 +20,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: &'static str,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
@@ -161,7 +161,7 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels {
                 route,
-                method: method.to_owned(),
+                method: method_label(method),
                 status,
             })
             .inc();
@@ -219,6 +219,20 @@ pub struct State {
     pub hashes_waiting: usize,
 }
 
+/// The method label: the standard methods by name, anything else `other`,
+/// since a client may send any token as a method and each new label value
+/// would be a new series kept for ever.
+fn method_label(method: &str) -> &'static str {
+    const METHODS: &[&str] = &[
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// The route label of a request path: the route's template, so that ids in
 /// paths cannot blow up the number of series; `other` for anything unknown.
 pub fn route_of(path: &str) -> &'static str {
@@ -266,6 +280,25 @@ mod tests {
         assert_eq!(route_of("/docs/swagger-ui.css"), "/docs");
         assert_eq!(route_of("/wp-login.php"), "other");
         assert_eq!(route_of("/admin/users/x/y"), "other");
+    }
+
+    #[test]
+    fn made_up_methods_share_one_series() {
+        let metrics = Metrics::new();
+        for method in ["BREW", "PROPFIND", "X-ANYTHING"] {
+            metrics.request("other", method, 405, 0.001);
+        }
+
+        let text = metrics.render(State::default());
+
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("sigil_http_requests_total"))
+            .collect();
+        assert_eq!(
+            series,
+            [r#"sigil_http_requests_total{route="other",method="other",status="405"} 3"#]
+        );
     }
 
     #[test]
