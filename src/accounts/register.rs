@@ -20,16 +20,29 @@ pub struct Registration {
     pub name: String,
 }
 
-/// Checks every field of a registration; the normalised email and name.
-fn check_registration(input: &Registration) -> Result<(String, String), AccountError> {
-    let mut errors = Vec::new();
-    let email = validate::email(&input.email, &mut errors);
-    validate::password(input.password.expose_secret(), &mut errors);
-    let name = validate::name(&input.name, &mut errors);
-    if errors.is_empty() {
-        Ok((email, name))
-    } else {
-        Err(AccountError::Invalid(errors))
+/// A registration whose fields passed every rule; the email and name normalised.
+struct CheckedRegistration {
+    email: String,
+    name: String,
+    password: SecretString,
+}
+
+impl Registration {
+    /// Checks every field, reporting each invalid one.
+    fn check(self) -> Result<CheckedRegistration, AccountError> {
+        let mut errors = Vec::new();
+        let email = validate::email(&self.email, &mut errors);
+        validate::password(self.password.expose_secret(), &mut errors);
+        let name = validate::name(&self.name, &mut errors);
+        if errors.is_empty() {
+            Ok(CheckedRegistration {
+                email,
+                name,
+                password: self.password,
+            })
+        } else {
+            Err(AccountError::Invalid(errors))
+        }
     }
 }
 
@@ -41,22 +54,22 @@ pub async fn create_account(
     input: Registration,
     scopes: &[&str],
 ) -> Result<User, AccountError> {
-    create_account_from(store, hasher, input, scopes, None).await
+    store_account(store, hasher, input.check()?, scopes, None).await
 }
 
-async fn create_account_from(
+/// Hashes the password and stores the account.
+async fn store_account(
     store: &dyn Store,
     hasher: &PasswordHasher,
-    input: Registration,
+    input: CheckedRegistration,
     scopes: &[&str],
     client: Option<IpAddr>,
 ) -> Result<User, AccountError> {
-    let (email, name) = check_registration(&input)?;
     let password_hash = hasher.hash(input.password).await?;
     let user = store
         .create_user(NewUser {
-            email,
-            name,
+            email: input.email,
+            name: input.name,
             password_hash,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         })
@@ -82,7 +95,7 @@ impl Accounts {
         input: Registration,
         client: Option<IpAddr>,
     ) -> Result<TokenPair, AccountError> {
-        check_registration(&input)?;
+        let input = input.check()?;
         let key = throttle::registration_key(client);
         let now = Utc::now();
         self.refuse_if_locked(&[&key], now).await?;
@@ -96,7 +109,7 @@ impl Accounts {
         {
             tracing::warn!(target: "audit", event = "registrations_throttled", client = %client_field(client), retry_after = throttle::seconds_until(until, now), "many registrations from one source; further ones wait");
         }
-        let user = create_account_from(
+        let user = store_account(
             self.store.as_ref(),
             &self.hasher,
             input,
