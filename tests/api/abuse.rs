@@ -342,3 +342,63 @@ async fn a_login_flood_is_shed_with_503_while_me_jwks_and_healthz_keep_answering
     assert!(statuses.contains(&503), "the queue overflowed and was shed");
     assert!(statuses.contains(&401), "some logins were checked");
 }
+
+/// Logs in through the OAuth 2.0 form with an `X-Forwarded-For` header.
+async fn login_forwarded_for(
+    app: &TestApp,
+    forwarded: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/auth/login"))
+        .header("x-forwarded-for", forwarded)
+        .form(&[("username", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_the_one_throttled() {
+    let app = spawn_app_with(Options {
+        tweak: Box::new(|s| {
+            s.trusted_proxies =
+                sigil::http::client_addr::TrustedProxies::parse("127.0.0.1").unwrap();
+        }),
+        ..Options::default()
+    })
+    .await;
+    let (email, _, _) = app.signed_up_user().await;
+    for _ in 0..10 {
+        login_forwarded_for(&app, "203.0.113.5", &email, "wrong password 123").await;
+    }
+
+    let attacker = login_forwarded_for(&app, "203.0.113.5", &email, PASSWORD).await;
+    let user = login_forwarded_for(&app, "198.51.100.7", &email, PASSWORD).await;
+
+    assert_eq!(attacker.status(), 429, "the forwarded attacker is locked");
+    assert_eq!(
+        user.status(),
+        200,
+        "another client behind the same proxy is not"
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_x_forwarded_for_cannot_dodge_the_lock() {
+    let app = spawn_app().await;
+    let (email, _, _) = app.signed_up_user().await;
+    for i in 0..10 {
+        let forged = format!("203.0.113.{i}");
+        login_forwarded_for(&app, &forged, &email, "wrong password 123").await;
+    }
+
+    let resp = login_forwarded_for(&app, "198.51.100.7", &email, PASSWORD).await;
+
+    assert_eq!(
+        resp.status(),
+        429,
+        "the TCP peer is the client; the header is ignored"
+    );
+}
