@@ -8,17 +8,23 @@
 # status, content type, headers and body as documented. Stops the server and
 # exits non-zero when any check failed.
 #
-# Usage: scripts/schemathesis.sh [--help]
+# `cargo test` runs this script (tests/api/contract.rs) when schemathesis is
+# installed; `--install` only installs it, as .ci/run does.
+#
+# Usage: scripts/schemathesis.sh [--install] [--help]
 # Environment:
 #   SCHEMATHESIS_EXAMPLES  test cases per operation and phase (default 100)
 #   SCHEMATHESIS_SEED      fix the random seed, to replay a failing run
+#   SIGIL_BIN              a sigil binary to check instead of building one
 set -euo pipefail
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
 }
+INSTALL_ONLY=""
 case "${1:-}" in
   -h | --help) usage; exit 0 ;;
+  --install) INSTALL_ONLY=1 ;;
   "") ;;
   *) usage >&2; exit 2 ;;
 esac
@@ -35,10 +41,18 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "version $SCHEMATH
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 PY="$VENV/bin/python"
+if [ -n "$INSTALL_ONLY" ]; then
+  echo "schemathesis $SCHEMATHESIS_VERSION is in $VENV"
+  exit 0
+fi
 
-echo "== building sigil"
-cargo build --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin sigil
-BIN="$ROOT/target/debug/sigil"
+if [ -n "${SIGIL_BIN:-}" ]; then
+  BIN="$SIGIL_BIN"
+else
+  echo "== building sigil"
+  cargo build --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin sigil
+  BIN="$ROOT/target/debug/sigil"
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sigil-schemathesis.XXXXXX")"
 SERVER_PID=""

@@ -53,6 +53,7 @@ fn postgres_suite_skipped() {}
 
 mod browser;
 mod cli;
+mod contract;
 mod discovery;
 mod forgery;
 mod hostile_input;
