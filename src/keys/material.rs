@@ -220,8 +220,7 @@ fn now() -> DateTime<Utc> {
 /// `WrongAlgorithm`, so trying RSA and then Ed25519 tells a foreign key type
 /// (say P-256) from a corrupt document without reading the DER ourselves.
 fn parse_pkcs8(der: &[u8]) -> Result<(Algorithm, Pair, ParsedPublicKey, Jwk), KeyError> {
-    let rejected =
-        |alg: &str, e: aws_lc_rs::error::KeyRejected| KeyError::InvalidKey(format!("{alg}: {e}"));
+    let rejected = |alg: &str, e: KeyRejected| KeyError::InvalidKey(format!("{alg}: {e}"));
     let rsa_error = match RsaKeyPair::from_pkcs8(der) {
         Ok(pair) => {
             let components: PublicKeyComponents<Vec<u8>> = pair.public_key().into();
@@ -290,7 +289,8 @@ fn generate_pkcs8(alg: Algorithm, rsa_bits: usize) -> Result<Zeroizing<Vec<u8>>,
             document.as_ref().to_vec()
         }
         Algorithm::EdDsa => {
-            // PKCS#8 v1 (RFC 8410, seed only) is what `openssl pkey` reads.
+            // PKCS#8 v1 (RFC 8410, seed only), as SPEC §4 asks: the form
+            // every OpenSSL reads, where v2 adds the public key.
             let pair = Ed25519KeyPair::generate().map_err(|_| failed("generate the key"))?;
             let document: Pkcs8V1Der<'static> =
                 pair.as_der().map_err(|_| failed("encode the key"))?;
