@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::client_addr::{ClientAddr, TrustedProxies};
 use super::problem::ApiError;
-use crate::telemetry::metrics::{Metrics, route_of};
+use super::route_label::route_of;
+use crate::telemetry::metrics::Metrics;
 
 /// Largest request body accepted (SPEC §2).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -191,11 +192,11 @@ pub async fn trace_request<E: Endpoint>(
         .filter(|v| is_sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::new_v4().to_string());
-    let client = observe.proxies.client_of(&req);
+    let client = super::client_addr::client_of(&observe.proxies, &req);
     let route = route_of(req.uri().path());
     let method = req.method().clone();
     req.extensions_mut().insert(ClientAddr(client));
-    let client = crate::accounts::client_field(client);
+    let client = crate::telemetry::client_field(client);
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), client = %client);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;

@@ -10,6 +10,7 @@ pub mod client_addr;
 pub mod health;
 pub mod middleware;
 pub mod problem;
+pub mod route_label;
 pub mod token_api;
 pub mod users_api;
 pub mod well_known;

@@ -20,12 +20,14 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 mod migrate;
+mod open;
 pub mod postgres;
 pub mod sqlite;
 
 #[cfg(test)]
 mod tests;
 
+pub use open::{OpenError, open};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
