@@ -48,7 +48,8 @@
 //!   (`token_api`, `users_api`, `well_known`, `health` with `/metrics`), bearer
 //!   authentication as an extractor (`auth`), the one error type (`problem`),
 //!   who the client is (`client_addr`), what wraps every request
-//!   (`middleware`: request id, metrics by `route_label`, input limits,
+//!   (`middleware`: request id, metrics labelled by the route
+//!   template `allow` reads from the OpenAPI document, input limits,
 //!   problem+json).
 //! - [`accounts`] is the domain: register, log in, refresh, log out,
 //!   authenticate a bearer token, manage users; input rules, scopes, the

@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::client_addr::{ClientAddr, TrustedProxies};
 use super::problem::ApiError;
-use super::route_label::route_of;
 use crate::telemetry::metrics::Metrics;
 
 /// Largest request body accepted (SPEC §2).
@@ -172,6 +171,8 @@ pub async fn to_problem(err: poem::Error) -> Response {
 pub struct Observe {
     /// Proxies whose `X-Forwarded-For` names the client.
     pub proxies: TrustedProxies,
+    /// The routes, whose templates label the metrics.
+    pub routes: std::sync::Arc<super::allow::AllowedMethods>,
     /// Where each request is counted and timed.
     pub metrics: std::sync::Arc<Metrics>,
 }
@@ -193,7 +194,7 @@ pub async fn trace_request<E: Endpoint>(
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::new_v4().to_string());
     let client = super::client_addr::client_of(&observe.proxies, &req);
-    let route = route_of(req.uri().path());
+    let route = observe.routes.route_of(req.uri().path()).to_owned();
     let method = req.method().clone();
     req.extensions_mut().insert(ClientAddr(client));
     let client = crate::telemetry::client_field(client);
@@ -207,7 +208,7 @@ pub async fn trace_request<E: Endpoint>(
     let elapsed = started.elapsed().as_secs_f64();
     observe
         .metrics
-        .request(route, method.as_str(), response.status().as_u16(), elapsed);
+        .request(&route, method.as_str(), response.status().as_u16(), elapsed);
     let elapsed_ms = elapsed * 1000.0;
     span.in_scope(|| {
         tracing::info!(

@@ -19,7 +19,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Labels of a finished request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: &'static str,
+    route: String,
     method: &'static str,
     status: u16,
 }
@@ -27,7 +27,7 @@ struct RequestLabels {
 /// Labels of a request's duration.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: &'static str,
+    route: String,
 }
 
 /// Labels of an issued access token.
@@ -156,17 +156,22 @@ impl Metrics {
         }
     }
 
-    /// Counts a request answered with `status` after `seconds`.
-    pub fn request(&self, route: &'static str, method: &str, status: u16, seconds: f64) {
+    /// Counts a request answered with `status` after `seconds`. `route` is
+    /// the template of the route it matched, or one label for every unknown
+    /// path: the HTTP layer, which knows its routes, chooses it from a
+    /// bounded set.
+    pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
-                route,
+                route: route.to_owned(),
                 method: method_label(method),
                 status,
             })
             .inc();
         self.latency
-            .get_or_create(&RouteLabels { route })
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
             .observe(seconds);
     }
 
