@@ -24,7 +24,7 @@ pub struct Argon2Memory(Vec<Block>);
 
 /// Checks `password` against a parsed PHC hash, on this thread, at the cost
 /// (algorithm, version, parameters) the hash names, working in `memory`. This
-/// is what [`PasswordHasher::verify`] runs on its workers; public so that
+/// is what [`PasswordHasher::verify`](super::PasswordHasher::verify) runs on its workers; public so that
 /// `sigil bench crypto` measures this very code. Any malformed hash is a
 /// mismatch.
 pub fn verify_now(
