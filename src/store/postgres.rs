@@ -3,12 +3,11 @@
 //! All SQL and PostgreSQL-specific behaviour lives here and in the child
 //! modules: connecting and migrating (`connect`), the mapping of PostgreSQL
 //! errors onto [`StoreError`] (`convert`), the storage steps of refresh
-//! families (`families`), failed logins (`throttle`), and throw-away databases
-//! for tests ([`testing`]). Columns use native types, so values need no
-//! conversion. Several instances may share one database: uniqueness is left to
-//! unique indexes, and presenting a refresh token locks the token's row and
-//! its family's row (`SELECT … FOR UPDATE`) for the length of its one
-//! transaction.
+//! families (`families`), and failed logins (`throttle`). Columns use native
+//! types, so values need no conversion. Several instances may share one
+//! database: uniqueness is left to unique indexes, and presenting a refresh
+//! token locks the token's row and its family's row (`SELECT … FOR UPDATE`)
+//! for the length of its one transaction.
 
 use std::time::Duration;
 
@@ -25,7 +24,6 @@ use super::{
 mod connect;
 mod convert;
 mod families;
-pub mod testing;
 mod throttle;
 
 use convert::{classify, is_email_conflict, user_from_row};
