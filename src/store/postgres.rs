@@ -16,7 +16,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
-use super::refresh::{self, Successor};
+use super::refresh::{self, NewToken};
 use super::{
     NewUser, Purged, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start,
 };
@@ -212,7 +212,7 @@ impl Store for PostgresStore {
         token_hash: &[u8],
         expires_at: DateTime<Utc>,
     ) -> Result<Uuid, StoreError> {
-        let first = Successor {
+        let first = NewToken {
             hash: token_hash,
             expires_at,
         };
@@ -233,7 +233,7 @@ impl Store for PostgresStore {
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
-        let successor = Successor {
+        let successor = NewToken {
             hash: new_hash,
             expires_at: new_expires_at,
         };

@@ -87,9 +87,10 @@ pub(super) struct StoredToken {
     pub(super) owner_disabled: bool,
 }
 
-/// The token that replaces a used-up one in its family.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Successor<'a> {
+/// A token to add to a family: the first one of a new family, or the
+/// successor of a used-up one. No `Debug`: the hash is never printed.
+#[derive(Clone, Copy)]
+pub(super) struct NewToken<'a> {
     /// Hash of the new token, as stored.
     pub(super) hash: &'a [u8],
     /// When the new token stops being usable.
@@ -122,7 +123,7 @@ pub(super) trait FamilyWrite: Send + Sized {
     fn insert_token(
         &mut self,
         family_id: Uuid,
-        token: Successor<'_>,
+        token: NewToken<'_>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -133,7 +134,7 @@ pub(super) trait FamilyWrite: Send + Sized {
         &mut self,
         token_id: Uuid,
         family_id: Uuid,
-        successor: Successor<'_>,
+        successor: NewToken<'_>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
@@ -189,7 +190,7 @@ pub(super) fn verdict(token: &StoredToken, now: DateTime<Utc>) -> Verdict {
 pub(super) async fn rotate<W: FamilyWrite>(
     mut tx: W,
     presented: &[u8],
-    successor: Successor<'_>,
+    successor: NewToken<'_>,
     now: DateTime<Utc>,
 ) -> Result<RefreshOutcome, StoreError> {
     let Some(token) = tx.find_token(presented).await? else {
@@ -257,7 +258,7 @@ pub(super) async fn start_family<W: FamilyWrite>(
     mut tx: W,
     user_id: Uuid,
     scope: &str,
-    first: Successor<'_>,
+    first: NewToken<'_>,
     now: DateTime<Utc>,
 ) -> Result<Uuid, StoreError> {
     let family_id = Uuid::new_v4();

@@ -21,7 +21,7 @@ use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::migrate::{self, migrate_error};
-use super::refresh::{self, Successor};
+use super::refresh::{self, NewToken};
 use super::{
     NewUser, Purged, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start,
 };
@@ -284,7 +284,7 @@ impl Store for SqliteStore {
         token_hash: &[u8],
         expires_at: DateTime<Utc>,
     ) -> Result<Uuid, StoreError> {
-        let first = Successor {
+        let first = NewToken {
             hash: token_hash,
             expires_at,
         };
@@ -305,7 +305,7 @@ impl Store for SqliteStore {
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
-        let successor = Successor {
+        let successor = NewToken {
             hash: new_hash,
             expires_at: new_expires_at,
         };

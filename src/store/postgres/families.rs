@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::convert::classify;
 use crate::store::StoreError;
-use crate::store::refresh::{FamilyWrite, StoredToken, Successor};
+use crate::store::refresh::{FamilyWrite, NewToken, StoredToken};
 
 /// An open transaction on refresh families.
 pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Postgres>);
@@ -72,7 +72,7 @@ impl FamilyWrite for FamilyTransaction {
     async fn insert_token(
         &mut self,
         family_id: Uuid,
-        token: Successor<'_>,
+        token: NewToken<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -94,7 +94,7 @@ impl FamilyWrite for FamilyTransaction {
         &mut self,
         token_id: Uuid,
         family_id: Uuid,
-        successor: Successor<'_>,
+        successor: NewToken<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let marked =

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::convert::{classify, parse_ts, parse_uuid, ts};
 use crate::store::StoreError;
-use crate::store::refresh::{FamilyWrite, StoredToken, Successor};
+use crate::store::refresh::{FamilyWrite, NewToken, StoredToken};
 
 /// An open write transaction on refresh families.
 pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Sqlite>);
@@ -70,7 +70,7 @@ impl FamilyWrite for FamilyTransaction {
     async fn insert_token(
         &mut self,
         family_id: Uuid,
-        token: Successor<'_>,
+        token: NewToken<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -92,7 +92,7 @@ impl FamilyWrite for FamilyTransaction {
         &mut self,
         token_id: Uuid,
         family_id: Uuid,
-        successor: Successor<'_>,
+        successor: NewToken<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let marked =
