@@ -77,7 +77,7 @@ impl Accounts {
         self.start_session(&user, granted).await
     }
 
-    /// 429 with the latest end among the running locks of `keys`.
+    /// `Throttled` until the latest end among the running locks of `keys`.
     pub(super) async fn refuse_if_locked(
         &self,
         keys: &[&str],

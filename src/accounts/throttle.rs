@@ -2,7 +2,7 @@
 //!
 //! - **account from an address**: after a few consecutive failed logins for
 //!   one email from one client address, logins for that email from that
-//!   address are refused with 429 for a time that doubles with each further
+//!   address are refused for a time that doubles with each further
 //!   failure, up to a ceiling; a successful login resets it. Keying on the
 //!   address too means an attacker cannot lock the real user out: the user,
 //!   elsewhere, is not behind the attacker's lock.
