@@ -6,8 +6,9 @@ usage() {
     cat <<'EOF'
 Usage: scripts/bench.sh [--postgres URL] [--duration SECONDS] [--no-build]
 
-Builds the release binary, measures the raw single-thread rates of the
-cryptography sigil uses (`sigil bench crypto`), then starts `sigil serve` on a
+Builds the release binary and the crypto bench, measures the raw
+single-thread rates of the cryptography sigil uses (`cargo bench --bench
+crypto`, tests/bench/crypto.rs), then starts `sigil serve` on a
 fresh SQLite database in a temporary folder and drives it with wrk from a
 separate process over loopback. With --postgres, the same HTTP measurements
 run a second time on a fresh PostgreSQL database.
@@ -28,7 +29,8 @@ Options:
                      postgres://postgres@127.0.0.1:5432/test); a fresh database
                      sigil_bench_<random> is created there and dropped at the end
   --duration SECONDS length of each measurement, 1 to 10 (default 10)
-  --no-build         use target/release/sigil as it is
+  --no-build         use target/release/sigil and the crypto bench built by an
+                     earlier run as they are
   -h, --help         show this help
 
 Needs curl and wrk; wrk is installed with apt-get when missing (as root).
@@ -65,7 +67,11 @@ esac
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 LUA="$ROOT/scripts/bench/wrk.lua"
-BIN="$ROOT/target/release/sigil"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/release/sigil"
+# The crypto bench (a bench target, not part of the product), copied here
+# from cargo's hashed file name at build time.
+CRYPTO_BENCH="$TARGET/release/sigil-crypto-bench"
 PASSWORD='correct horse battery staple'
 
 # --- Tools -------------------------------------------------------------------
@@ -89,8 +95,14 @@ if [ -n "$PG_URL" ]; then need_package psql postgresql-client; fi
 if [ "$BUILD" = 1 ]; then
     echo "# building the release binary" >&2
     cargo build --release --locked --quiet
+    echo "# building the crypto bench" >&2
+    bench_exe="$(cargo bench --locked --quiet --no-run --bench crypto --message-format=json |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)"
+    [ -n "$bench_exe" ] || { echo "bench.sh: cargo did not report the crypto bench's executable" >&2; exit 1; }
+    cp "$bench_exe" "$CRYPTO_BENCH"
 fi
 [ -x "$BIN" ] || { echo "bench.sh: $BIN is missing (build it, or drop --no-build)" >&2; exit 1; }
+[ -x "$CRYPTO_BENCH" ] || { echo "bench.sh: $CRYPTO_BENCH is missing (drop --no-build)" >&2; exit 1; }
 
 # --- Clean-up ------------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sigil-bench.XXXXXX")"
@@ -367,7 +379,8 @@ echo "# logs: RUST_LOG unset (info), text format, to a file; one line per reques
 
 # In the work folder with a clean environment, so that no .env or SIGIL_*
 # variable changes what is measured.
-crypto() { (cd "$WORK" && env -i PATH="$PATH" "$BIN" bench crypto "$@") | tee -a "$WORK/results"; }
+# `--bench` is what `cargo bench` passes: without it the bench only checks itself.
+crypto() { (cd "$WORK" && env -i PATH="$PATH" "$CRYPTO_BENCH" --bench "$@") | tee -a "$WORK/results"; }
 crypto --argon2-memory-kib 19456 --argon2-iterations 2 --argon2-parallelism 1
 crypto --argon2-only --argon2-memory-kib 65536 --argon2-iterations 3 --argon2-parallelism 4
 

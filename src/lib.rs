@@ -43,7 +43,7 @@
 //! - [`startup`] builds the [`Application`](startup::Application) from
 //!   [`config::Settings`]: opens the store, loads the keys, binds, wires routes.
 //!   `main.rs` only parses the [`cli`] and calls it; the other commands
-//!   (`users`, `keys`, `bench crypto`) live in [`cli`] too.
+//!   (`users`, `keys`) live in [`cli`] too.
 //! - [`http`] is the boundary: routes and their OpenAPI documentation
 //!   (`token_api`, `users_api`, `well_known`, `health` with `/metrics`), bearer
 //!   authentication as an extractor (`auth`), the one error type (`problem`),
@@ -73,7 +73,8 @@
 //!
 //! Integration tests are in `tests/api/` (one binary, real server on port 0),
 //! the layer check in `tests/layers.rs`, the fuzz targets in `tests/fuzz/`,
-//! the operator's and benchmark scripts in `scripts/`.
+//! the crypto bench in `tests/bench/`, the operator's and benchmark scripts
+//! in `scripts/`.
 
 pub mod accounts;
 pub mod cli;

@@ -48,13 +48,6 @@ async fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Command::Bench(cmd) => {
-            let stdout = std::io::stdout();
-            match sigil::cli::bench::run(cmd, &mut stdout.lock()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(e),
-            }
-        }
         Command::Users(UsersCommand::Create(cmd)) => {
             sigil::telemetry::init(LogFormat::Text);
             match sigil::cli::users::create(cmd).await {

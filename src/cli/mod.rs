@@ -1,8 +1,8 @@
-//! The `sigil` command line: `serve` (the default), `users create`,
-//! `keys list | rotate | prune` and `bench crypto`.
+//! The `sigil` command line: `serve` (the default), `users create` and
+//! `keys list | rotate | prune`. (The crypto benchmark is a bench target,
+//! `tests/bench/crypto.rs`, not part of the product.)
 //! `main.rs` parses and dispatches; the work happens in the library.
 
-pub mod bench;
 pub mod keys;
 pub mod users;
 
@@ -32,9 +32,6 @@ pub enum Command {
     /// Manage signing keys: list, rotate, prune.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Measure the raw rates of the cryptography sigil uses (scripts/bench.sh).
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
 }
 
 /// The command named by `args` (the program name first); no command means

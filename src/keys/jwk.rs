@@ -4,9 +4,9 @@
 //! [`Jwk`] has no private members at all, so a JWK Set built from it cannot
 //! leak `d`, `p`, `q`, `dp`, `dq` or `qi` whatever the caller does.
 
+use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::digest::{SHA256, digest};
 use serde::{Deserialize, Serialize};
 
 use super::{Algorithm, KeyError};

@@ -17,16 +17,16 @@ fn argon2(cost: Argon2Cost) -> Result<Argon2<'static>, HashError> {
 
 /// Memory for argon2, kept from one verification to the next: allocating
 /// ~20 MiB afresh for every login, which the kernel maps and zeroes page by
-/// page, cost a quarter of a login's CPU time (`sigil bench crypto` and
-/// scripts/bench.sh measure it).
+/// page, cost a quarter of a login's CPU time (the crypto bench in
+/// tests/bench/crypto.rs and scripts/bench.sh measure it).
 #[derive(Default)]
 pub struct Argon2Memory(Vec<Block>);
 
 /// Checks `password` against a parsed PHC hash, on this thread, at the cost
 /// (algorithm, version, parameters) the hash names, working in `memory`. This
-/// is what [`PasswordHasher::verify`](super::PasswordHasher::verify) runs on its workers; public so that
-/// `sigil bench crypto` measures this very code. Any malformed hash is a
-/// mismatch.
+/// is what [`PasswordHasher::verify`](super::PasswordHasher::verify) runs on
+/// its workers; public so that the crypto bench (tests/bench/crypto.rs)
+/// measures this very code. Any malformed hash is a mismatch.
 pub fn verify_now(
     memory: &mut Argon2Memory,
     password: &SecretString,
@@ -73,7 +73,7 @@ fn verify_in(
 pub fn hash_now(cost: Argon2Cost, password: &SecretString) -> Result<String, HashError> {
     // 16 random bytes from the operating system, as the PHC format recommends.
     let mut bytes = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| HashError::Failed("no randomness".into()))?;
     let salt = SaltString::encode_b64(&bytes).map_err(|e| HashError::Failed(e.to_string()))?;
     argon2(cost)?

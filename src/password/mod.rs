@@ -93,7 +93,7 @@ impl PasswordHasher {
     /// Builds the hasher, computing its dummy hash (one argon2 run, on this thread).
     pub fn new(settings: &HashingSettings) -> Result<PasswordHasher, HashError> {
         let mut random = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut random)
             .map_err(|_| HashError::Failed("no randomness".into()))?;
         let dummy_password = SecretString::from(URL_SAFE_NO_PAD.encode(random));
         let dummy_hash = hash_now(settings.cost, &dummy_password)?;

@@ -4,7 +4,7 @@
 //! A plain hash (no salt, no argon2) is enough here: the token has 256 bits of
 //! entropy, so there is nothing to brute-force, and a fast hash keeps refresh cheap.
 
-use ring::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
 
 /// A freshly made refresh token and the hash to store for it.
@@ -28,7 +28,7 @@ pub fn generate() -> NewRefreshToken {
 
 /// The stored form of a presented token.
 pub fn hash(token: &str) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out

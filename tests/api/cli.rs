@@ -1,5 +1,5 @@
 //! The `sigil` binary itself: configuration errors, `users create`, the
-//! first-start administrator, graceful shutdown on SIGTERM, and `bench crypto`.
+//! first-start administrator and graceful shutdown on SIGTERM.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -319,56 +319,5 @@ fn the_readme_configuration_table_matches_the_flags_of_sigil_serve() {
                 "{variable}: the README says {default:?}, the flag defaults to {real_default:?}"
             );
         }
-    }
-}
-
-#[test]
-fn bench_crypto_prints_one_parseable_line_per_operation_of_sigils_own_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = sigil()
-        .current_dir(dir.path())
-        .args(["bench", "crypto", "--seconds", "0.01"])
-        .args(CHEAP)
-        .output()
-        .unwrap();
-
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let mut names = Vec::new();
-    for line in stdout.lines() {
-        let mut fields = line.split(' ');
-        let name = fields.next().unwrap();
-        let pairs: Vec<(&str, &str)> = fields.map(|f| f.split_once('=').unwrap()).collect();
-        let value = |key: &str| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
-        assert!(
-            value("ops_per_s").unwrap().parse::<f64>().unwrap() > 0.0,
-            "{line}"
-        );
-        assert!(
-            value("us_per_op").unwrap().parse::<f64>().unwrap() > 0.0,
-            "{line}"
-        );
-        if value("path") == Some("sigil") {
-            assert!(value("impl").is_some(), "{line}");
-            names.push(name.to_owned());
-        }
-    }
-    for expected in [
-        "crypto_rs256_sign",
-        "crypto_rs256_verify",
-        "crypto_eddsa_sign",
-        "crypto_eddsa_verify",
-        "crypto_rs256_access_token_verify",
-        "crypto_eddsa_access_token_issue",
-        "crypto_argon2id_verify_m256_t1_p1",
-    ] {
-        assert!(
-            names.iter().any(|n| n == expected),
-            "{expected} in {stdout}"
-        );
     }
 }

@@ -2,10 +2,14 @@
 //! every way a folder can be broken.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt as _;
 
+use chrono::Utc;
 use serde_json::Value;
 
 use super::super::test_support::ed25519_key;
+use super::super::{Algorithm, KeyState};
+use super::lock::LOCK_FILE;
 use super::*;
 
 fn mode(path: &Path) -> u32 {

@@ -1,5 +1,8 @@
 //! Tests of rotation and pruning: the transitions themselves, their
 //! refusals, concurrent callers, and crashes at every step.
+//!
+//! Over ~400 lines on purpose: one state machine's tests, which read best
+//! side by side with the shared fixtures at the top.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::OpenOptionsExt as _;

@@ -1,0 +1,116 @@
+//! First start: create the folder (mode 0700) and, under the lock, a first
+//! key set of one `active` and one `next` key, unless the folder holds
+//! files an operator might own.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+
+use super::super::material::RSA_KEY_SIZES;
+use super::super::{Algorithm, KeyError, KeySet, KeyState, SigningKey};
+use super::{FolderLock, KeyFolder};
+
+impl KeyFolder {
+    /// Loads the key set, creating it on first start.
+    ///
+    /// With a manifest: just loads (no lock needed, so a read-only folder
+    /// works). Without one: creates the folder (mode 0700), takes the lock,
+    /// and, if still no manifest and no files an operator might own, writes
+    /// one `active` and one `next` key of `alg`. Either way the set returned
+    /// is the one read back from disk, so concurrent first starts end up
+    /// with the same single set.
+    pub fn load_or_init(&self, alg: Algorithm, rsa_bits: usize) -> Result<KeySet, KeyError> {
+        // A bad setting is reported even when keys exist, so it is noticed
+        // before the day a rotation would need it.
+        if alg == Algorithm::Rs256 && !RSA_KEY_SIZES.contains(&rsa_bits) {
+            return Err(KeyError::UnsupportedRsaBits(rsa_bits));
+        }
+        if !self.manifest_exists()? {
+            self.create_dir()?;
+            let lock = self.lock()?;
+            // Another process may have initialised while we waited.
+            if !self.manifest_exists()? {
+                self.init(&lock, alg, rsa_bits)?;
+            }
+        }
+        let set = self.load()?;
+        if set.active().alg() != alg {
+            tracing::warn!(
+                folder = %self.path.display(),
+                configured = %alg,
+                active = %set.active().alg(),
+                "the active key's algorithm differs from the configured one; \
+                 tokens are signed with the active key"
+            );
+        }
+        Ok(set)
+    }
+
+    /// Writes a fresh set: one active and one next key.
+    fn init(&self, lock: &FolderLock, alg: Algorithm, rsa_bits: usize) -> Result<(), KeyError> {
+        let files = self.unmanaged_files()?;
+        if !files.is_empty() {
+            return Err(KeyError::UnmanagedFiles {
+                path: self.path.clone(),
+                files,
+            });
+        }
+        let mut active = SigningKey::generate(alg, rsa_bits)?;
+        active.set_state(KeyState::Active, active.meta().created_at);
+        let next = SigningKey::generate(alg, rsa_bits)?;
+        self.write(lock, &[&active, &next])?;
+        tracing::info!(
+            folder = %self.path.display(),
+            %alg,
+            active = active.kid(),
+            next = next.kid(),
+            "created a new key set"
+        );
+        Ok(())
+    }
+
+    fn manifest_exists(&self) -> Result<bool, KeyError> {
+        let path = self.manifest_path();
+        path.try_exists()
+            .map_err(|e| KeyError::io("look for manifest", &path, e))
+    }
+
+    fn create_dir(&self) -> Result<(), KeyError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(|e| KeyError::io("create keys folder", &self.path, e))?;
+        if let Ok(meta) = fs::metadata(&self.path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                folder = %self.path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the keys folder is accessible to group or others; chmod 700 it"
+            );
+        }
+        Ok(())
+    }
+
+    /// Names of entries that could be an operator's keys: anything but
+    /// hidden entries (ours: `.lock`, temp files; tooling: `.gitkeep`),
+    /// directories (e.g. `lost+found` at the root of a mounted volume) and
+    /// `README*` notes (the repository ships `keys/README.md`).
+    fn unmanaged_files(&self) -> Result<Vec<String>, KeyError> {
+        let list_error = |e| KeyError::io("list keys folder", &self.path, e);
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&self.path).map_err(list_error)? {
+            let entry = entry.map_err(list_error)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.')
+                || name.starts_with("README")
+                || entry.file_type().map_err(list_error)?.is_dir()
+            {
+                continue;
+            }
+            files.push(name);
+        }
+        files.sort();
+        Ok(files)
+    }
+}
