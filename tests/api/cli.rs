@@ -59,30 +59,34 @@ fn an_unreachable_database_stops_start_up_without_showing_its_password() {
     assert!(!stderr.contains("s3cr3t-pw"), "{stderr}");
 }
 
-#[test]
-fn users_create_reads_the_password_from_stdin_and_makes_an_admin() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("sigil.db").display());
+/// Runs `sigil users create` on `db` with `stdin` as its standard input.
+pub fn users_create(db: &str, email: &str, extra: &[&str], stdin: &str) -> std::process::Output {
     let mut child = sigil()
-        .args([
-            "users",
-            "create",
-            "--email",
-            "root@example.com",
-            "--name",
-            "Root",
-            "--admin",
-            "--database-url",
-            &db,
-        ])
-        .args(CHEAP)
+        .args(["users", "create", "--email", email, "--name", "Root"])
+        .args(["--database-url", db])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    let out = child.wait_with_output().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn users_create_reads_the_password_from_stdin_and_makes_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("sigil.db").display());
+    let mut admin = vec!["--admin"];
+    admin.extend(CHEAP);
+
+    let out = users_create(&db, "root@example.com", &admin, &format!("{PASSWORD}\n"));
 
     assert!(
         out.status.success(),
@@ -96,25 +100,60 @@ fn users_create_reads_the_password_from_stdin_and_makes_an_admin() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
 
-    let again = sigil()
-        .args([
-            "users",
-            "create",
-            "--email",
-            "ROOT@example.com",
-            "--name",
-            "Root",
-            "--database-url",
-            &db,
-        ])
-        .args(CHEAP)
-        .stdin(Stdio::null())
-        .output()
+    // The password from stdin logs in, and the account holds the admin scope.
+    let server = ServerProcess::start(dir.path(), &[("SIGIL_DATABASE_URL", &db)]);
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{}/auth/login", server.base))
+        .form(&[("username", "root@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
         .unwrap();
+    assert_eq!(login.status(), 200, "the password read from stdin logs in");
+    let body: Value = login.json().await.unwrap();
+    let scopes: Vec<&str> = body["scope"].as_str().unwrap().split(' ').collect();
+    assert!(scopes.contains(&"admin"), "scope {scopes:?}");
+    let users = client
+        .get(format!("{}/admin/users", server.base))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200, "the admin may list users");
+    let id = id.trim();
+    let me: Value = client
+        .get(format!("{}/me", server.base))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], id, "the printed id is the account's");
+}
+
+#[test]
+fn users_create_refuses_a_taken_email_in_any_case_and_an_empty_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("sigil.db").display());
+    let first = users_create(&db, "root@example.com", &CHEAP, &format!("{PASSWORD}\n"));
+    assert!(first.status.success());
+
+    // A valid password on stdin: only the email can be the reason.
+    let again = users_create(&db, "ROOT@example.com", &CHEAP, &format!("{PASSWORD}\n"));
+    assert!(!again.status.success(), "a duplicate email is refused");
+    let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(
-        !again.status.success(),
-        "empty stdin or duplicate email is refused"
+        stderr.contains("already"),
+        "says the email is taken: {stderr}"
     );
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+
+    let empty = users_create(&db, "other@example.com", &CHEAP, "");
+    assert!(!empty.status.success(), "an empty stdin is refused");
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert!(stderr.contains("no password"), "{stderr}");
 }
 
 #[tokio::test]
@@ -154,13 +193,24 @@ async fn serve_creates_the_bootstrap_admin_and_exits_0_on_sigterm() {
     );
 
     server.signal("TERM");
-    let exit = wait_with_timeout(&mut server.child, Duration::from_secs(30));
+    let exit = server.wait_for_exit();
     assert_eq!(exit.code(), Some(0));
     assert!(!pid_file.exists(), "pid file removed on exit");
 }
 
 #[tokio::test]
 async fn sigterm_during_a_burst_answers_every_accepted_request_in_full_and_exits_0() {
+    stop_during_a_burst("TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_during_a_burst_answers_every_accepted_request_in_full_and_exits_0() {
+    stop_during_a_burst("INT").await;
+}
+
+/// Sends `signal` while a burst of logins is queued for the hasher: every
+/// accepted request is answered in full and the server exits 0.
+async fn stop_during_a_burst(signal: &str) {
     // One hash at a time at a real cost: a burst of logins queues up and is
     // still in flight when the signal arrives.
     let dir = tempfile::tempdir().unwrap();
@@ -221,7 +271,7 @@ async fn sigterm_during_a_burst_answers_every_accepted_request_in_full_and_exits
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    server.signal("TERM");
+    server.signal(signal);
 
     let mut answered = 0;
     for request in burst {
@@ -240,26 +290,12 @@ async fn sigterm_during_a_burst_answers_every_accepted_request_in_full_and_exits
         answered >= 10,
         "the queued requests were answered ({answered})"
     );
-    let status = wait_with_timeout(&mut server.child, Duration::from_secs(30));
+    let status = server.wait_for_exit();
     assert_eq!(status.code(), Some(0));
     assert!(
         client.get(format!("{base}/healthz")).send().await.is_err(),
         "nothing listens any more"
     );
-}
-
-fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("server did not stop within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The rows of the README's configuration table: (variable, flag, default).

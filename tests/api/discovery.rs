@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Options, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_with_its_security() {
@@ -90,12 +90,14 @@ async fn authorization_server_metadata_is_truthful_and_served_at_both_addresses(
         .unwrap();
 
     assert_eq!(a, b);
-    assert_eq!(a["issuer"], app.issuer);
+    // By default the issuer is `http://` + the address the server listens
+    // on, which is the one this test dialed.
+    assert_eq!(a["issuer"], app.address);
     assert_eq!(
         a["jwks_uri"],
-        format!("{}/.well-known/jwks.json", app.issuer)
+        format!("{}/.well-known/jwks.json", app.address)
     );
-    assert_eq!(a["token_endpoint"], format!("{}/auth/login", app.issuer));
+    assert_eq!(a["token_endpoint"], format!("{}/auth/login", app.address));
     assert_eq!(
         a["grant_types_supported"],
         serde_json::json!(["password", "refresh_token"])
@@ -115,4 +117,31 @@ async fn authorization_server_metadata_is_truthful_and_served_at_both_addresses(
         .await
         .unwrap();
     assert_eq!(jwks.status(), 200, "the published jwks_uri works");
+}
+
+#[tokio::test]
+async fn metadata_names_the_configured_issuer_and_urls_under_it() {
+    const ISSUER: &str = "https://issuer.test/tenant-a";
+    let app = spawn_app_with(Options {
+        tweak: Box::new(|s| s.issuer = Some(ISSUER.to_owned())),
+        ..Options::default()
+    })
+    .await;
+
+    let a: Value = app
+        .get("/.well-known/oauth-authorization-server", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(a["issuer"], ISSUER);
+    assert_eq!(
+        a["jwks_uri"],
+        "https://issuer.test/tenant-a/.well-known/jwks.json"
+    );
+    assert_eq!(
+        a["token_endpoint"],
+        "https://issuer.test/tenant-a/auth/login"
+    );
 }

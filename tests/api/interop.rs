@@ -4,15 +4,17 @@
 //!
 //! The scripts are in `tests/interop/`; `.ci/run` installs what they need (a
 //! venv at `target/interop-venv`, `npm ci` in `tests/interop`). Where a
-//! verifier is missing, its test writes a `SKIPPED:` line to stderr and passes.
+//! verifier is missing, its test is skipped (`helpers::skip`: SKIPPED outside
+//! CI, a failure under `CI=true`).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sigil::keys::Algorithm;
 
+use crate::helpers::skip::skip;
 use crate::helpers::{Options, TestApp, b64, segment, spawn_app_with};
 
 /// The audience the servers under test put in `aud`; not the issuer, so a
@@ -33,11 +35,6 @@ struct Verifier {
 
 fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-/// Says loudly that a test did not run (libtest captures `eprintln!`, not this).
-fn skipped(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
 /// PyJWT from the venv `.ci/run` makes (`SIGIL_INTEROP_VENV` to use another).
@@ -228,10 +225,7 @@ async fn verifier_accepts_sigil_tokens_and_rejects_forgeries(verifier: Verifier)
 async fn pyjwt_accepts_sigil_tokens_and_rejects_tampered_or_misaddressed_ones() {
     match pyjwt() {
         Ok(verifier) => verifier_accepts_sigil_tokens_and_rejects_forgeries(verifier).await,
-        Err(why) => skipped(
-            "pyjwt_accepts_sigil_tokens_and_rejects_tampered_or_misaddressed_ones",
-            &why,
-        ),
+        Err(why) => skip(&why),
     }
 }
 
@@ -239,9 +233,6 @@ async fn pyjwt_accepts_sigil_tokens_and_rejects_tampered_or_misaddressed_ones() 
 async fn jose_accepts_sigil_tokens_and_rejects_tampered_or_misaddressed_ones() {
     match jose() {
         Ok(verifier) => verifier_accepts_sigil_tokens_and_rejects_forgeries(verifier).await,
-        Err(why) => skipped(
-            "jose_accepts_sigil_tokens_and_rejects_tampered_or_misaddressed_ones",
-            &why,
-        ),
+        Err(why) => skip(&why),
     }
 }

