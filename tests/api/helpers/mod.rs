@@ -1,5 +1,6 @@
 //! `spawn_app()` and typed request helpers shared by every integration test.
 
+pub mod keys;
 pub mod postgres;
 mod process;
 pub mod skip;
@@ -359,22 +360,19 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// The key files of the server's folder, as the test reads them (never via the server).
+    /// The server's manifest, as the test reads it (never via the server).
     pub fn manifest(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.keys_dir.join("keyset.json")).unwrap()).unwrap()
+        keys::manifest(&self.keys_dir)
     }
 
     /// The kid of the server's active key, read from the manifest.
     pub fn active_kid(&self) -> String {
-        self.manifest()["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["state"] == "active")
-            .unwrap()["kid"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.kid_in_state("active")
+    }
+
+    /// The kid of the server's key in `state`, read from the manifest.
+    pub fn kid_in_state(&self, state: &str) -> String {
+        keys::kid_in_state(&self.keys_dir, state)
     }
 
     /// Signs `header`.`claims` with the server's active RS256 key, read from its
@@ -386,21 +384,13 @@ impl TestApp {
 
     /// Like [`Self::sign_with_active_key`], for JSON the test wrote by hand.
     pub fn sign_raw_with_active_key(&self, header: &str, claims: &str) -> String {
-        let pem_text =
-            std::fs::read_to_string(self.keys_dir.join(format!("{}.pem", self.active_kid())))
-                .unwrap();
-        let der = pem::parse(pem_text).unwrap();
-        let key = ring::signature::RsaKeyPair::from_pkcs8(der.contents()).unwrap();
-        let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let mut sig = vec![0; key.public().modulus_len()];
-        key.sign(
-            &ring::signature::RSA_PKCS1_SHA256,
-            &ring::rand::SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
-        )
-        .unwrap();
-        format!("{input}.{}", b64(&sig))
+        self.sign_with_key(&self.active_kid(), Algorithm::Rs256, header, claims)
+    }
+
+    /// Signs `header`.`claims` (JSON text) with the server's key `kid`, of `alg`.
+    pub fn sign_with_key(&self, kid: &str, alg: Algorithm, header: &str, claims: &str) -> String {
+        let file = self.keys_dir.join(format!("{kid}.pem"));
+        keys::sign_json(&file, alg, header, claims)
     }
 }
 

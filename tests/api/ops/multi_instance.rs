@@ -5,9 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::helpers::{BACKEND, PASSWORD, ServerProcess, unique_email};
+use super::helpers::{BACKEND, PASSWORD, ServerProcess, keys, unique_email};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/rotate-keys.sh");
 const ISSUER: &str = "http://sigil.test";
 
 async fn etag(client: &reqwest::Client, base: &str) -> String {
@@ -142,12 +141,7 @@ async fn two_instances_on_one_database_and_keys_folder_behave_as_one_service() {
     assert_eq!(etag(&http, &a.base).await, etag(&http, &b.base).await);
     let before = etag(&http, &a.base).await;
     tokio::time::sleep(Duration::from_millis(1100)).await; // the next key must be published for the max-age
-    let out = std::process::Command::new("bash")
-        .arg(SCRIPT)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SIGIL_BIN", env!("CARGO_BIN_EXE_sigil"))
-        .env("SIGIL_KEYS_DIR", dir.path().join("keys"))
+    let out = keys::rotate_script(&dir.path().join("keys"))
         .env("SIGIL_PID_FILES", format!("{pid_a} {pid_b}"))
         .env("SIGIL_JWKS_MAX_AGE", "1s")
         .output()

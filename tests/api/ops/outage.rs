@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{Backend, Options, PASSWORD, assert_problem, spawn_app_on, unique_email};
+use super::helpers::{Options, PASSWORD, assert_problem, spawn_app_with, unique_email};
 
 /// A TCP relay to PostgreSQL that the test can cut and restore.
 struct Relay {
@@ -69,9 +69,7 @@ impl Relay {
 async fn losing_the_database_answers_503_where_it_is_needed_and_recovering_answers_200_again() {
     let relay = Relay::start("127.0.0.1:5432").await;
     let port = relay.port;
-    let Some(app) = spawn_app_on(
-        Backend::Postgres,
-        Options {
+    let Some(app) = spawn_app_with(Options {
             tweak: Box::new(move |s| {
                 let url = s
                     .database_url
@@ -80,8 +78,7 @@ async fn losing_the_database_answers_503_where_it_is_needed_and_recovering_answe
                 s.database_url = sigil::config::DatabaseUrl::parse(&url).unwrap();
             }),
             ..Options::default()
-        },
-    )
+        })
     .await
     else {
         return;

@@ -4,7 +4,7 @@
 //! tricks in each segment of otherwise correctly signed tokens. Each is sent
 //! to sigil (`/me`) and to the downstream verifier (`sigil::verify`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -12,48 +12,11 @@ use serde_json::{Value, json};
 use sigil::keys::{Algorithm, KeyFolder};
 use sigil::verify::{JwksVerifier, VerifyError};
 
-use super::helpers::{Options, TestApp, now, segment, spawn_app, spawn_app_with};
+use super::helpers::{Options, TestApp, keys, now, segment, spawn_app, spawn_app_with};
 
 /// The private key file of the server's key with `kid`.
 fn key_file(app: &TestApp, kid: &str) -> PathBuf {
     app.keys_dir.join(format!("{kid}.pem"))
-}
-
-/// Signs `input` with the PKCS#8 PEM key in `file`, the way its algorithm
-/// signs: the test's own code (ring), not sigil's.
-fn sign_input(file: &Path, alg: Algorithm, input: &str) -> String {
-    let der = pem::parse(std::fs::read_to_string(file).unwrap()).unwrap();
-    let rng = ring::rand::SystemRandom::new();
-    let signature = match alg {
-        Algorithm::Rs256 => {
-            let key = ring::signature::RsaKeyPair::from_pkcs8(der.contents()).unwrap();
-            let mut sig = vec![0; key.public().modulus_len()];
-            key.sign(
-                &ring::signature::RSA_PKCS1_SHA256,
-                &rng,
-                input.as_bytes(),
-                &mut sig,
-            )
-            .unwrap();
-            sig
-        }
-        Algorithm::EdDsa => {
-            let key = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.contents())
-                .unwrap();
-            key.sign(input.as_bytes()).as_ref().to_vec()
-        }
-    };
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-}
-
-/// A token over `header` and `claims` (JSON text), encoded the honest way.
-fn sign_json(file: &Path, alg: Algorithm, header: &str, claims: &str) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header),
-        URL_SAFE_NO_PAD.encode(claims)
-    );
-    sign_input(file, alg, &input)
 }
 
 /// Valid claims for the user `sub` of `app`.
@@ -126,7 +89,7 @@ async fn control_tokens_signed_by_the_test_itself_are_accepted_by_both_checkers(
         };
         let header = json!({"alg": alg_name, "typ": "at+jwt", "kid": kid}).to_string();
 
-        let token = sign_json(&key_file(&app, &kid), alg, &header, &claims(&app, &sub));
+        let token = keys::sign_json(&key_file(&app, &kid), alg, &header, &claims(&app, &sub));
 
         assert_eq!(
             app.get("/me", Some(&token)).await.status(),
@@ -160,7 +123,7 @@ async fn hostile_kid_values_are_unknown_kids_and_nothing_more() {
     ];
     for kid in kids {
         let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": kid}).to_string();
-        let token = sign_json(&file, Algorithm::Rs256, &header, &claims(&app, &sub));
+        let token = keys::sign_json(&file, Algorithm::Rs256, &header, &claims(&app, &sub));
         let case = format!(
             "kid {}",
             kid.to_string().chars().take(40).collect::<String>()
@@ -193,25 +156,13 @@ async fn a_token_signed_by_another_key_under_a_published_kid_is_rejected() {
             "EdDSA"
         };
 
-        for kid in [app.active_kid(), kid_of_state(&app, "next")] {
+        for kid in [app.active_kid(), app.kid_in_state("next")] {
             let header = json!({"alg": alg_name, "typ": "at+jwt", "kid": kid}).to_string();
-            let token = sign_json(&other_file, alg, &header, &claims(&app, &sub));
+            let token = keys::sign_json(&other_file, alg, &header, &claims(&app, &sub));
 
             assert_forgery_rejected(&app, &verifier, &token, &format!("{alg_name} {kid}")).await;
         }
     }
-}
-
-fn kid_of_state(app: &TestApp, state: &str) -> String {
-    app.manifest()["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["state"] == state)
-        .unwrap()["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[tokio::test]
@@ -227,7 +178,7 @@ async fn an_eddsa_key_cannot_be_used_under_rs256_and_an_rsa_key_not_under_eddsa(
         let kid = app.active_kid();
         let header = json!({"alg": claimed, "typ": "at+jwt", "kid": kid}).to_string();
 
-        let token = sign_json(&key_file(&app, &kid), signer, &header, &claims(&app, &sub));
+        let token = keys::sign_json(&key_file(&app, &kid), signer, &header, &claims(&app, &sub));
 
         assert_forgery_rejected(&app, &verifier, &token, &format!("{claimed} over {kid}")).await;
     }
@@ -254,7 +205,7 @@ async fn keys_of_both_algorithms_in_one_set_never_stand_in_for_each_other() {
         .await
         .unwrap();
     let rsa_kid = app.active_kid();
-    let ed_kid = kid_of_state(&app, "next");
+    let ed_kid = app.kid_in_state("next");
     let verifier = verifier(&app);
 
     let cases = [
@@ -263,7 +214,7 @@ async fn keys_of_both_algorithms_in_one_set_never_stand_in_for_each_other() {
     ];
     for (claimed, named_kid, signing_kid, signer) in cases {
         let header = json!({"alg": claimed, "typ": "at+jwt", "kid": named_kid}).to_string();
-        let token = sign_json(
+        let token = keys::sign_json(
             &key_file(&app, &signing_kid),
             signer,
             &header,
@@ -352,16 +303,16 @@ async fn base64_tricks_in_any_segment_of_a_correctly_signed_token_are_rejected()
     let mut tried = 0;
     for (trick, h) in encoding_tricks(header.as_bytes()) {
         // The signature covers the tricked text: only the decoder can refuse.
-        let token = sign_input(&file, Algorithm::Rs256, &format!("{h}.{honest_claims}"));
+        let token = keys::sign_input(&file, Algorithm::Rs256, &format!("{h}.{honest_claims}"));
         assert_forgery_rejected(&app, &verifier, &token, &format!("header: {trick}")).await;
         tried += 1;
     }
     for (trick, c) in encoding_tricks(claims_json.as_bytes()) {
-        let token = sign_input(&file, Algorithm::Rs256, &format!("{honest_header}.{c}"));
+        let token = keys::sign_input(&file, Algorithm::Rs256, &format!("{honest_header}.{c}"));
         assert_forgery_rejected(&app, &verifier, &token, &format!("claims: {trick}")).await;
         tried += 1;
     }
-    let good = sign_json(&file, Algorithm::Rs256, &header, &claims_json);
+    let good = keys::sign_json(&file, Algorithm::Rs256, &header, &claims_json);
     let (input, signature) = good.rsplit_once('.').unwrap();
     let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
     for (trick, s) in encoding_tricks(&signature) {
@@ -386,7 +337,7 @@ async fn a_header_that_is_not_a_json_object_is_rejected() {
     let c = claims(&app, &sub);
     let headers: [Value; 4] = [json!(["RS256"]), json!("RS256"), json!(null), json!(42)];
     for header in headers {
-        let token = sign_json(&file, Algorithm::Rs256, &header.to_string(), &c);
+        let token = keys::sign_json(&file, Algorithm::Rs256, &header.to_string(), &c);
 
         assert_forgery_rejected(&app, &verifier, &token, &header.to_string()).await;
     }
@@ -394,6 +345,6 @@ async fn a_header_that_is_not_a_json_object_is_rejected() {
         "\u{feff}{}",
         json!({"alg": "RS256", "typ": "at+jwt", "kid": app.active_kid()})
     );
-    let token = sign_json(&file, Algorithm::Rs256, &bom, &c);
+    let token = keys::sign_json(&file, Algorithm::Rs256, &bom, &c);
     assert_forgery_rejected(&app, &verifier, &token, "byte-order mark").await;
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::helpers::{PASSWORD, ServerProcess, unique_email};
+use crate::helpers::{PASSWORD, ServerProcess, keys, unique_email};
 
 const ERROR_LINE: &str = "keys folder could not be loaded";
 
@@ -77,19 +77,7 @@ async fn a_broken_keys_folder_is_refused_with_a_logged_error_while_serving_goes_
         .unwrap()
         .headers()["etag"]
         .clone();
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(keys.join("keyset.json")).unwrap()).unwrap();
-    let kid_of = |state: &str| {
-        manifest["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["state"] == state)
-            .unwrap()["kid"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let kid_of = |state: &str| keys::kid_in_state(&keys, state);
     let (active, next) = (kid_of("active"), kid_of("next"));
 
     type Breakage = Box<dyn Fn(&Path)>;

@@ -11,22 +11,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sigil::verify::JwksVerifier;
 
-use crate::helpers::{PASSWORD, ServerProcess, segment, unique_email};
-
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/rotate-keys.sh");
+use crate::helpers::{PASSWORD, ServerProcess, keys, segment, unique_email};
 
 /// Runs the operator's script against `dir`'s keys and pid file; returns the kid it printed.
 fn rotate_with_script(dir: &Path, extra: &[&str]) -> String {
-    let out = std::process::Command::new("bash")
-        .arg(SCRIPT)
+    let out = keys::rotate_script(&dir.join("keys"))
         .args(extra)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SIGIL_BIN", env!("CARGO_BIN_EXE_sigil"))
-        .env("SIGIL_KEYS_DIR", dir.join("keys"))
         .env("SIGIL_PID_FILE", dir.join("data/sigil.pid"))
         .env("SIGIL_JWKS_MAX_AGE", "2s")
-        .current_dir("/")
         .output()
         .unwrap();
     assert!(

@@ -12,6 +12,8 @@ use serde_json::Value;
 use sigil::keys::{Algorithm, KeyFolder};
 use tempfile::TempDir;
 
+use crate::helpers::keys;
+
 /// An initialised keys folder in a temp dir.
 struct Keys {
     dir: TempDir,
@@ -45,16 +47,11 @@ impl Keys {
     /// `bash scripts/rotate-keys.sh <args>` on this folder, started from an
     /// unrelated directory, signalling only the servers of `pid_file`.
     fn script(&self, args: &[&str], pid_file: &Path) -> Command {
-        let mut cmd = Command::new("bash");
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
-            .env("SIGIL_BIN", env!("CARGO_BIN_EXE_sigil"))
-            .env("SIGIL_KEYS_DIR", &self.path)
+        let mut cmd = keys::rotate_script(&self.path);
+        cmd.env("RUST_LOG", "warn")
             .env("SIGIL_SIGNING_ALG", "EdDSA")
             .env("SIGIL_PID_FILE", pid_file)
             .current_dir(self.dir.path())
-            .arg(script_path())
             .args(args);
         cmd
     }
@@ -88,10 +85,6 @@ impl Keys {
     fn manifest(&self) -> Vec<u8> {
         std::fs::read(self.path.join("keyset.json")).unwrap()
     }
-}
-
-fn script_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/rotate-keys.sh")
 }
 
 fn run(cmd: &mut Command) -> Output {

@@ -1,0 +1,6 @@
+//! The keys folder: the `sigil keys` commands and `scripts/rotate-keys.sh`,
+//! rotation while traffic flows, and reloads (SIGHUP, watcher, broken folders).
+
+mod cli;
+mod reload;
+mod rotation;
