@@ -131,3 +131,37 @@ async fn granting_admin_takes_effect_at_the_next_login() {
     let token = login["access_token"].as_str().unwrap();
     assert_eq!(app.get("/admin/users", Some(token)).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_disabled_administrators_still_valid_token_is_refused_on_admin_routes_with_401() {
+    let Some(app) = spawn_app().await else { return };
+    let (victim, other) = (app.admin_token().await, app.admin_token().await);
+    let me: Value = app.get("/me", Some(&victim)).await.json().await.unwrap();
+    assert_eq!(
+        app.get("/admin/users", Some(&victim)).await.status(),
+        200,
+        "the token works before"
+    );
+
+    let patch = app
+        .client
+        .patch(app.url(&format!("/admin/users/{}", me["id"].as_str().unwrap())))
+        .bearer_auth(&other)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 200);
+
+    let resp = app.get("/admin/users", Some(&victim)).await;
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token""#
+    );
+    assert_problem(resp, 401).await;
+    assert_eq!(
+        app.get("/admin/users", Some(&other)).await.status(),
+        200,
+        "the other administrator is unaffected"
+    );
+}

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::helpers::{assert_problem, spawn_app};
+use super::helpers::{Options, assert_problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_refresh_returns_new_tokens_and_uses_up_the_old_refresh_token() {
@@ -95,4 +95,28 @@ async fn an_access_token_is_not_a_refresh_token() {
     let (_, access, _) = app.signed_up_user().await;
 
     assert_problem(app.refresh(&access).await, 401).await;
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_is_a_401_over_http() {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(1);
+    let Some(app) = spawn_app_with(Options {
+        tweak: Box::new(|s| s.refresh_ttl = TTL),
+        ..Options::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, _, refresh) = app.signed_up_user().await;
+    // The token was made before the answer came: it has expired one TTL
+    // later, plus a second for whole-second clocks. Never presented before,
+    // so nothing but its age can be the reason.
+    let expired_by = std::time::Instant::now() + TTL + std::time::Duration::from_secs(1);
+    tokio::time::sleep_until(expired_by.into()).await;
+
+    let resp = app.refresh(&refresh).await;
+
+    let problem = assert_problem(resp, 401).await;
+    assert_eq!(problem["error"], "invalid_grant", "{problem}");
 }

@@ -111,3 +111,41 @@ async fn the_problem_body_never_echoes_the_password() {
     let text = resp.text().await.unwrap();
     assert!(!text.contains(secret));
 }
+
+#[tokio::test]
+async fn length_limits_are_exact_and_counted_in_characters_not_bytes() {
+    let Some(app) = spawn_app().await else { return };
+    // (password, name, accepted, the field refused): each limit from both
+    // sides, in ASCII and in two-byte characters.
+    let cases = [
+        ("p".repeat(7), "Ada".to_owned(), false, "password"),
+        ("p".repeat(8), "Ada".to_owned(), true, ""),
+        ("é".repeat(7), "Ada".to_owned(), false, "password"),
+        ("é".repeat(8), "Ada".to_owned(), true, ""),
+        ("p".repeat(128), "Ada".to_owned(), true, ""),
+        ("p".repeat(129), "Ada".to_owned(), false, "password"),
+        ("é".repeat(128), "Ada".to_owned(), true, ""),
+        ("é".repeat(129), "Ada".to_owned(), false, "password"),
+        (PASSWORD.to_owned(), "n".repeat(100), true, ""),
+        (PASSWORD.to_owned(), "n".repeat(101), false, "name"),
+        (PASSWORD.to_owned(), "é".repeat(100), true, ""),
+        (PASSWORD.to_owned(), "é".repeat(101), false, "name"),
+    ];
+    for (password, name, accepted, field) in cases {
+        let case = format!(
+            "password of {} characters, name of {}",
+            password.chars().count(),
+            name.chars().count()
+        );
+        let resp = app.post_register(&unique_email(), &password, &name).await;
+        if accepted {
+            assert_eq!(resp.status(), 201, "{case}");
+        } else {
+            let problem = assert_problem(resp, 422).await;
+            assert_eq!(
+                problem["errors"][0]["field"], field,
+                "{case}: {problem}"
+            );
+        }
+    }
+}

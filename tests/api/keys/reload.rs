@@ -163,3 +163,55 @@ async fn reloading_an_unchanged_folder_swaps_nothing_and_a_broken_one_is_an_erro
     );
     assert_eq!(app.get("/readyz", None).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_rotation_is_picked_up_without_sighup_by_watching_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    // This test sends no signal, and `sigil keys rotate` sends none either.
+    let server = ServerProcess::start(dir.path(), &[("SIGIL_SIGNING_ALG", "EdDSA")]);
+    let keys = dir.path().join("keys");
+    let before = keys::kid_in_state(&keys, "active");
+
+    // `sigil keys rotate` alone rotates the folder and signals no one.
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .env_clear()
+        .env("SIGIL_KEYS_DIR", &keys)
+        .env("SIGIL_SIGNING_ALG", "EdDSA")
+        .current_dir(dir.path())
+        .args(["keys", "rotate", "--force"])
+        .output()
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let after = keys::kid_in_state(&keys, "active");
+    assert_ne!(before, after);
+
+    server.wait_for_log("the reload of the rotated folder", |v| {
+        v["event"] == "keys_reloaded" && v["active_kid"] == after.as_str()
+    });
+    let reloads: Vec<Value> = server
+        .json_lines()
+        .into_iter()
+        .filter(|v| v["event"] == "keys_reloaded" && v["active_kid"] == after.as_str())
+        .collect();
+    for reload in &reloads {
+        assert!(
+            reload["trigger"] == "Watcher" || reload["trigger"] == "Poll",
+            "reloaded by watching the folder, not by a signal: {reload}"
+        );
+    }
+    let body: Value = reqwest::Client::new()
+        .post(format!("{}/auth/register", server.base))
+        .json(&serde_json::json!({"email": unique_email(), "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = crate::helpers::segment(body["access_token"].as_str().unwrap(), 0);
+    assert_eq!(header["kid"], after.as_str(), "it signs with the new key");
+}

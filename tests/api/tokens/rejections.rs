@@ -169,6 +169,28 @@ async fn a_token_the_test_signs_correctly_is_accepted_so_the_rejections_below_me
 }
 
 #[tokio::test]
+async fn a_token_signed_by_the_published_next_key_is_accepted() {
+    // SPEC: the next key is published before it signs, and verifies as soon
+    // as it is published (a token from an instance that rotated first).
+    let Some(app) = spawn_app().await else { return };
+    let (sub, _) = user_and_token(&app).await;
+    let next = app.kid_in_state("next");
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": next});
+
+    let token = app.sign_with_key(
+        &next,
+        sigil::keys::Algorithm::Rs256,
+        &header.to_string(),
+        &claims(&app, &sub).to_string(),
+    );
+
+    let me = app.get("/me", Some(&token)).await;
+    assert_eq!(me.status(), 200);
+    let body: Value = me.json().await.unwrap();
+    assert_eq!(body["id"], sub.as_str());
+}
+
+#[tokio::test]
 async fn tokens_failing_any_header_rule_are_rejected() {
     let Some(app) = spawn_app().await else { return };
     let (sub, _) = user_and_token(&app).await;
