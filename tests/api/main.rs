@@ -8,7 +8,8 @@
 //!
 //! - `accounts/`: register, login, refresh, `/me`, the admin routes, and what
 //!   the database must decide under concurrency.
-//! - `abuse/`: throttling of logins and registrations, floods, proxies.
+//! - `abuse/`: throttling of logins and registrations, floods, proxies, and
+//!   administrators who would lock themselves out.
 //! - `http/`: requests as such (malformed, oversized, hostile, unknown
 //!   routes, request ids, health) and the published documents (OpenAPI,
 //!   Swagger UI, RFC 8414 metadata).
@@ -110,7 +111,7 @@ macro_rules! per_backend {
 per_backend! {
     both {
         accounts: [admin, concurrency, login, refresh, register],
-        abuse: [throttling],
+        abuse: [privileges, throttling],
         http: [requests],
         tokens: [claims, rejections],
     }

@@ -81,3 +81,13 @@ pub fn rotate_script(keys_dir: &Path) -> Command {
     .current_dir("/");
     cmd
 }
+
+/// The kids of a JWK Set document.
+pub fn kids_in_jwks(set: &Value) -> std::collections::HashSet<String> {
+    set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -1,4 +1,8 @@
 //! `spawn_app()` and typed request helpers shared by every integration test.
+//! Over 400 lines on purpose: this is the suite's one vocabulary (start a
+//! server, make a user, log in, sign a token), kept in one place so that no
+//! test file grows its own copy; keys, processes, PostgreSQL databases and
+//! the skip rule have their own files beside it.
 
 pub mod keys;
 pub mod postgres;

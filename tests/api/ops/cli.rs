@@ -298,66 +298,6 @@ async fn stop_during_a_burst(signal: &str) {
     );
 }
 
-/// The rows of the README's configuration table: (variable, flag, default).
-fn readme_settings() -> Vec<(String, String, String)> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let table = readme
-        .split("### Configuration")
-        .nth(1)
-        .expect("the README has a Configuration section");
-    table
-        .lines()
-        .skip_while(|l| !l.starts_with("| variable"))
-        .skip(2)
-        .take_while(|l| l.starts_with('|'))
-        .map(|row| {
-            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-            let unquote = |c: &str| c.trim_matches('`').to_owned();
-            (unquote(cells[1]), unquote(cells[2]), cells[3].to_owned())
-        })
-        .collect()
-}
-
-#[test]
-fn the_readme_configuration_table_matches_the_flags_of_sigil_serve() {
-    use clap::CommandFactory;
-    let cli = sigil::cli::Cli::command();
-    let serve = cli.find_subcommand("serve").unwrap();
-    let flags: Vec<(String, String, Option<String>)> = serve
-        .get_arguments()
-        .filter_map(|arg| {
-            let env = arg.get_env()?.to_str()?.to_owned();
-            let flag = format!("--{}", arg.get_long()?);
-            let default = arg
-                .get_default_values()
-                .first()
-                .map(|v| v.to_string_lossy().into_owned());
-            Some((env, flag, default))
-        })
-        .collect();
-    let rows = readme_settings();
-
-    let mut documented: Vec<&str> = rows.iter().map(|(v, _, _)| v.as_str()).collect();
-    let mut real: Vec<&str> = flags.iter().map(|(v, _, _)| v.as_str()).collect();
-    documented.sort_unstable();
-    real.sort_unstable();
-    assert_eq!(
-        documented, real,
-        "the README lists exactly the settings of `sigil serve`"
-    );
-    for (variable, real_flag, real_default) in &flags {
-        let (_, flag, default) = rows.iter().find(|(v, _, _)| v == variable).unwrap();
-        assert_eq!(flag, real_flag, "{variable}");
-        if let Some(real_default) = real_default {
-            assert!(
-                default.contains(&format!("`{real_default}`")),
-                "{variable}: the README says {default:?}, the flag defaults to {real_default:?}"
-            );
-        }
-    }
-}
-
 #[test]
 fn bench_crypto_prints_one_parseable_line_per_operation_of_sigils_own_code() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,6 @@
 use crate::helpers;
 
 mod cli;
-mod defaults;
 mod log_hygiene;
 mod metrics;
+mod settings;
