@@ -364,6 +364,17 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Claims of a valid access token for the user `sub`, 10 minutes long,
+    /// for tokens the test signs itself.
+    pub fn valid_claims(&self, sub: &str) -> Value {
+        let t = now();
+        json!({
+            "iss": self.issuer, "sub": sub, "aud": self.issuer,
+            "exp": t + 600, "iat": t, "nbf": t,
+            "jti": uuid::Uuid::new_v4().to_string(), "scope": "profile"
+        })
+    }
+
     /// The server's manifest, as the test reads it (never via the server).
     pub fn manifest(&self) -> Value {
         keys::manifest(&self.keys_dir)

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sigil::keys::{Algorithm, KeyFolder};
 use sigil::verify::{JwksVerifier, VerifyError};
 
-use super::helpers::{Options, TestApp, keys, now, segment, spawn_app, spawn_app_with};
+use super::helpers::{Options, TestApp, keys, segment, spawn_app, spawn_app_with};
 
 /// The private key file of the server's key with `kid`.
 fn key_file(app: &TestApp, kid: &str) -> PathBuf {
@@ -21,13 +21,7 @@ fn key_file(app: &TestApp, kid: &str) -> PathBuf {
 
 /// Valid claims for the user `sub` of `app`.
 fn claims(app: &TestApp, sub: &str) -> String {
-    let t = now();
-    json!({
-        "iss": app.issuer, "sub": sub, "aud": app.issuer,
-        "exp": t + 600, "iat": t, "nbf": t,
-        "jti": uuid::Uuid::new_v4().to_string(), "scope": "profile"
-    })
-    .to_string()
+    app.valid_claims(sub).to_string()
 }
 
 /// A server with keys of `alg`, one user, and that user's id.

@@ -19,11 +19,7 @@ async fn user_and_token(app: &TestApp) -> (String, String) {
 }
 
 fn claims(app: &TestApp, sub: &str) -> Value {
-    let t = now();
-    json!({
-        "iss": app.issuer, "sub": sub, "aud": app.issuer,
-        "exp": t + 600, "iat": t, "nbf": t, "jti": uuid::Uuid::new_v4().to_string(), "scope": "profile"
-    })
+    app.valid_claims(sub)
 }
 
 fn header(app: &TestApp) -> Value {
