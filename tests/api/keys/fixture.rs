@@ -108,3 +108,22 @@ pub(super) fn stderr(out: &Output) -> String {
 pub(super) fn last_line(text: &str) -> &str {
     text.lines().last().unwrap_or_default()
 }
+
+/// Runs `cmd` until it succeeds, bounded: for a rotation the folder refuses
+/// until the next key has been published for the JWK Set max-age, so the
+/// test waits on the folder's answer instead of the clock.
+pub(super) fn succeed_once_allowed(cmd: &mut Command) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = run(cmd);
+        if out.status.success() {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still refused: {}",
+            stderr(&out)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -5,11 +5,10 @@
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::time::Duration;
 
 use sigil::keys::Algorithm;
 
-use super::fixture::{Keys, last_line, run, stderr, stdout, succeed};
+use super::fixture::{Keys, last_line, run, stderr, stdout, succeed, succeed_once_allowed};
 
 /// A process standing in for a server: `sleep`, which dies of SIGHUP, run
 /// under the name `sigil-stand-in` (the script only signals processes whose
@@ -177,9 +176,8 @@ fn the_rotate_script_works_from_another_directory_with_a_relative_sigil_bin() {
     )
     .unwrap();
     let old_next = keys.kid("next");
-    std::thread::sleep(Duration::from_millis(1050));
-
-    let out = succeed(
+    // Refused (before any signal) until the next key is old enough.
+    let out = succeed_once_allowed(
         keys.script(&[], Path::new(""))
             .current_dir(elsewhere.path())
             .env("SIGIL_BIN", "bin/sigil")

@@ -140,17 +140,25 @@ async fn two_instances_on_one_database_and_keys_folder_behave_as_one_service() {
     // One rotation reaches both.
     assert_eq!(etag(&http, &a.base).await, etag(&http, &b.base).await);
     let before = etag(&http, &a.base).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await; // the next key must be published for the max-age
-    let out = keys::rotate_script(&dir.path().join("keys"))
-        .env("SIGIL_PID_FILES", format!("{pid_a} {pid_b}"))
-        .env("SIGIL_JWKS_MAX_AGE", "1s")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The next key must be published for the max-age (1 s) before it may
+    // sign: the script refuses until then, without signalling anyone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = keys::rotate_script(&dir.path().join("keys"))
+            .env("SIGIL_PID_FILES", format!("{pid_a} {pid_b}"))
+            .env("SIGIL_JWKS_MAX_AGE", "1s")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let started = Instant::now();
     loop {
         let (ea, eb) = (etag(&http, &a.base).await, etag(&http, &b.base).await);
