@@ -110,6 +110,22 @@ async fn serve_with_only_bind_has_the_documented_defaults() {
         .unwrap();
     let parameters: String = hash.split('$').take(4).collect::<Vec<_>>().join("$");
     assert_eq!(parameters, "$argon2id$v=19$m=19456,t=2,p=1");
+    // `sigil users create` without cost flags hashes the same way.
+    let db_url = format!("sqlite://{}", db_path.display());
+    let created =
+        super::cli::users_create(&db_url, "cli@example.com", &[], &format!("{PASSWORD}\n"));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email_lower = ?")
+        .bind("cli@example.com")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let parameters: String = hash.split('$').take(4).collect::<Vec<_>>().join("$");
+    assert_eq!(parameters, "$argon2id$v=19$m=19456,t=2,p=1", "users create");
     let row = sqlx::query("SELECT created_at, expires_at FROM refresh_tokens")
         .fetch_one(&mut db)
         .await
