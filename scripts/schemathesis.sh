@@ -8,7 +8,7 @@
 # status, content type, headers and body as documented. Stops the server and
 # exits non-zero when any check failed.
 #
-# `cargo test` runs this script (tests/api/contract.rs) when schemathesis is
+# `cargo test` runs this script (tests/api/interop/contract.rs) when schemathesis is
 # installed; `--install` only installs it, as .ci/run does.
 #
 # Usage: scripts/schemathesis.sh [--install] [--help]

@@ -5,6 +5,39 @@
 //!
 //! # Layout
 //!
+//! The modules stand in layers. A module may use (`use crate::X`) only the
+//! modules its row names, all on lower ranks: never one beside it, never one
+//! above. `tests/layers.rs` reads every file under `src/` and fails on a
+//! back-edge, naming the file, the line and the rule.
+//!
+//! | rank | module | what it is for | may use |
+//! |---|---|---|---|
+//! | 0 | `jose` | JOSE without sigil: base64url, `Algorithm`, JWK / JWK Set, compact JWS, access-token claims, `CLOCK_LEEWAY` | — |
+//! | 1 | [`verify`] | for other services: checks sigil's tokens offline against the published JWK Set | `jose` |
+//! | 1 | [`config`] | settings: flags, `SIGIL_*` variables, defaults, one-line errors; plain values only | `jose` |
+//! | 1 | [`keys`] | signing keys: generation, the keys folder, the [`Keyring`](keys::Keyring) | `jose` |
+//! | 2 | [`telemetry`] | logging, Prometheus [`Metrics`](telemetry::metrics::Metrics) | `config` |
+//! | 2 | [`token`] | issuing and checking access and refresh tokens | `jose`, `keys` |
+//! | 2 | [`password`] | argon2id on low-priority threads behind a bounded queue | `config`, `jose` |
+//! | 3 | [`store`] | users, refresh families, throttle counters (SQLite, PostgreSQL) | `config`, `jose`, `keys`, `token` |
+//! | 3 | [`reload`] | keeps a running server's key set current | `config`, `keys`, `telemetry` |
+//! | 4 | [`accounts`] | the domain: register, log in, refresh, authenticate, manage users | everything below |
+//! | 5 | [`http`] | routes, OpenAPI, bearer extractor, problem+json, middleware | everything below but `store` |
+//! | 5 | [`cli`] | `users create`, `keys …`, `bench crypto` | everything below |
+//! | 6 | [`startup`] | wires it all into an [`Application`](startup::Application) | everything |
+//!
+//! Crypto, keys and storage know nothing about HTTP. Where does new code
+//! go? Put it in the lowest layer that has everything it
+//! needs. Something HTTP-shaped (a status, a header, a field name of a
+//! request) belongs in [`http`]; the domain says what happened in its own
+//! terms ([`accounts::AccountError`], [`accounts::Field`]) and hands out
+//! [`accounts::Account`], never the stored user with its password hash.
+//! Settings are plain values in [`config`]; the layer that uses one builds its
+//! working parts from it. Only [`verify`] and `jose` are compiled without the
+//! `server` feature. Until `jose` exists, what it will hold lives in `keys`,
+//! `token` and `config`, and `tests/layers.rs` lists those few edges as
+//! pending.
+//!
 //! Follow a request from the socket to the disk:
 //!
 //! - [`startup`] builds the [`Application`](startup::Application) from
@@ -14,13 +47,15 @@
 //! - [`http`] is the boundary: routes and their OpenAPI documentation
 //!   (`token_api`, `users_api`, `well_known`, `health` with `/metrics`), bearer
 //!   authentication as an extractor (`auth`), the one error type (`problem`),
-//!   who the client is (`client_addr`, trusted proxies), and what wraps every
-//!   request (`middleware`: request id, metrics, input limits, problem+json).
+//!   who the client is (`client_addr`), what wraps every request
+//!   (`middleware`: request id, metrics labelled by the route
+//!   template `allow` reads from the OpenAPI document, input limits,
+//!   problem+json).
 //! - [`accounts`] is the domain: register, log in, refresh, log out,
 //!   authenticate a bearer token, manage users; input rules, scopes, the
 //!   back-off against guessing (`throttle`); audit events.
-//! - [`password`] hashes with argon2id on a few dedicated low-priority
-//!   threads behind a bounded queue.
+//! - [`password`] hashes with argon2id (`argon`) on a few dedicated
+//!   low-priority threads (`workers`) behind a bounded queue.
 //! - [`token`] makes and checks tokens: compact JWS (`jws`), access-token claims
 //!   (`access`), refresh tokens (`refresh`).
 //! - [`keys`] holds signing keys: generation, the keys folder on disk, the JWK
@@ -29,16 +64,17 @@
 //!   on the keys folder and polling all reload it, off the request path.
 //! - [`store`] persists users, refresh-token families and throttle counters
 //!   behind the [`Store`](store::Store) trait (SQLite and PostgreSQL, same
-//!   behaviour); `startup` purges what has expired every 10 minutes.
+//!   behaviour), opened by [`store::open`]; `startup` purges what has expired
+//!   every 10 minutes.
 //! - [`config`] reads settings; [`telemetry`] sets up logging and holds the
 //!   Prometheus [`Metrics`](telemetry::metrics::Metrics).
 //! - [`verify`] is for other services: it checks sigil's access tokens
 //!   offline against the published JWK Set, cached per its `Cache-Control`.
 //!
-//! Crypto, keys and storage know nothing about HTTP. Integration tests are in
-//! `tests/api/` (one binary, real server on port 0), the fuzz targets in
-//! `tests/fuzz/`, the crypto bench in `tests/bench/`, the operator's and
-//! benchmark scripts in `scripts/`.
+//! Integration tests are in `tests/api/` (one binary, real server on port 0),
+//! the layer check in `tests/layers.rs`, the fuzz targets in `tests/fuzz/`,
+//! the crypto bench in `tests/bench/`, the operator's and benchmark scripts
+//! in `scripts/`.
 
 pub mod accounts;
 pub mod cli;

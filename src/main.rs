@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::CommandFactory;
 use sigil::cli::{Cli, Command, users::UsersCommand};
 use sigil::config::LogFormat;
 use sigil::startup::{Application, shutdown_signal};
@@ -15,18 +15,12 @@ async fn main() -> ExitCode {
     {
         eprintln!("sigil: ignoring .env: {e}");
     }
-    // `sigil` alone means `sigil serve`.
-    let cli = if std::env::args_os().len() <= 1 {
-        Cli::parse_from(["sigil", "serve"])
-    } else {
-        Cli::parse()
+    // A bad flag or variable is one line; help and version are clap's own.
+    let command = match sigil::cli::parse(std::env::args_os()) {
+        Ok(command) => command,
+        Err(e) if sigil::config::is_help(&e) => e.exit(),
+        Err(e) => return fail(sigil::config::one_line(&e, &Cli::command())),
     };
-    let command =
-        cli.command
-            .unwrap_or_else(|| match Cli::parse_from(["sigil", "serve"]).command {
-                Some(c) => c,
-                None => unreachable!("serve was given"),
-            });
     match command {
         Command::Serve(args) => {
             let settings = match args.settings() {

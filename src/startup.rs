@@ -13,12 +13,15 @@ use poem::{EndpointExt, Server};
 use secrecy::ExposeSecret;
 
 use crate::accounts::{AccountError, Accounts, Registration, scopes};
-use crate::config::{CLOCK_LEEWAY, DatabaseUrl, Settings};
+use crate::config::{CLOCK_LEEWAY, Settings};
 use crate::keys::RotateOptions;
 use crate::keys::{KeyError, KeyFolder, Keyring};
 use crate::password::PasswordHasher;
 use crate::reload::{self, AutoRotation, KeyReloader};
-use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::store::OpenError;
+/// Opens the store a database URL names; kept here for the tests and
+/// programs that open the database beside a running server.
+pub use crate::store::open as open_store;
 use crate::telemetry::metrics::Metrics;
 use crate::token::access::{AccessTokens, Validation};
 
@@ -32,13 +35,8 @@ const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// The database could not be opened or migrated.
-    #[error("cannot open database {url}: {reason}")]
-    Database {
-        /// The URL, password masked.
-        url: String,
-        /// What went wrong.
-        reason: String,
-    },
+    #[error(transparent)]
+    Database(#[from] OpenError),
     /// The keys folder could not be loaded or created.
     #[error("cannot load keys: {0}")]
     Keys(#[from] KeyError),
@@ -53,54 +51,6 @@ pub enum StartupError {
     /// Anything else.
     #[error("{0}")]
     Other(String),
-}
-
-/// Opens the store named by `url` (`sqlite:…`, `postgres://…` or
-/// `postgresql://…`), running migrations. An unreachable PostgreSQL server
-/// fails within seconds; the error names the URL with its password masked.
-pub async fn open_store(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StartupError> {
-    let failed = |e: StoreError| StartupError::Database {
-        url: url.redacted(),
-        reason: describe(&e),
-    };
-    let address = url.expose();
-    if address.starts_with("sqlite:") {
-        let store = SqliteStore::connect(address).await.map_err(failed)?;
-        Ok(Arc::new(store))
-    } else if address.starts_with("postgres://") || address.starts_with("postgresql://") {
-        let store = PostgresStore::connect(address).await.map_err(failed)?;
-        Ok(Arc::new(store))
-    } else {
-        Err(StartupError::Database {
-            url: url.redacted(),
-            reason: "neither sqlite://PATH nor postgres://…".into(),
-        })
-    }
-}
-
-/// The error and its causes on one line (sqlx errors do not carry passwords).
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        // Many errors already end with their cause's text; do not repeat it.
-        let cause = s.to_string();
-        if !text.ends_with(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        source = s.source();
-    }
-    text
-}
-
-/// Builds the password hasher (one argon2 run for the dummy hash) off the runtime.
-pub async fn password_hasher(settings: &Settings) -> Result<PasswordHasher, StartupError> {
-    let hashing = settings.hashing.clone();
-    tokio::task::spawn_blocking(move || PasswordHasher::new(&hashing))
-        .await
-        .map_err(|e| StartupError::Other(e.to_string()))?
-        .map_err(|e| StartupError::Other(e.to_string()))
 }
 
 /// A bound, ready-to-run server.
@@ -119,7 +69,7 @@ impl Application {
     /// Opens the database, loads (or on first start creates) the keys, binds the
     /// listener and wires the routes.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let store = open_store(&settings.database_url).await?;
+        let store = crate::store::open(&settings.database_url).await?;
         let folder = KeyFolder::new(settings.keys_dir.clone());
         let init_folder = KeyFolder::new(settings.keys_dir.clone());
         let (alg, bits) = (settings.signing_alg, settings.rsa_bits);
@@ -140,7 +90,9 @@ impl Application {
             },
             grace: settings.key_grace,
         });
-        let hasher = password_hasher(&settings).await?;
+        let hasher = PasswordHasher::start(&settings.hashing)
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))?;
 
         let listener = tokio::net::TcpListener::bind(settings.bind)
             .await
@@ -279,7 +231,7 @@ async fn bootstrap_admin(accounts: &Accounts, settings: &Settings) -> Result<(),
     let fail = |e: AccountError| {
         StartupError::Other(format!(
             "cannot create the bootstrap administrator: {}",
-            explain(&e)
+            e.explain()
         ))
     };
     if accounts.user_count().await.map_err(fail)? > 0 {
@@ -302,18 +254,6 @@ async fn bootstrap_admin(accounts: &Accounts, settings: &Settings) -> Result<(),
         // Another instance created it at the same moment: that is the same outcome.
         Err(AccountError::EmailTaken) => Ok(()),
         Err(e) => Err(fail(e)),
-    }
-}
-
-/// A one-line explanation of an account error for operators (no secrets).
-pub fn explain(e: &AccountError) -> String {
-    match e {
-        AccountError::Invalid(errors) => errors
-            .iter()
-            .map(|f| format!("{} {}", f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
     }
 }
 

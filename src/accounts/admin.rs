@@ -3,13 +3,15 @@
 
 use uuid::Uuid;
 
-use super::{AccountError, Accounts, FieldError, Principal, scopes};
-use crate::store::{User, UserPatch};
+use super::{
+    Account, AccountChanges, AccountError, Accounts, Field, FieldError, Principal, scopes,
+};
 
 impl Accounts {
     /// One page of users, oldest first.
-    pub async fn list_users(&self, limit: u32, offset: u32) -> Result<Vec<User>, AccountError> {
-        Ok(self.store.list_users(limit, offset).await?)
+    pub async fn list_users(&self, limit: u32, offset: u32) -> Result<Vec<Account>, AccountError> {
+        let users = self.store.list_users(limit, offset).await?;
+        Ok(users.into_iter().map(Account::from).collect())
     }
 
     /// Changes a user's scopes or disabled flag; disabling revokes their refresh tokens.
@@ -17,18 +19,18 @@ impl Accounts {
         &self,
         admin: &Principal,
         id: Uuid,
-        patch: UserPatch,
-    ) -> Result<User, AccountError> {
+        patch: AccountChanges,
+    ) -> Result<Account, AccountError> {
         if let Some(scopes) = &patch.scopes
             && let Some(unknown) = scopes.iter().find(|s| !scopes::is_known(s))
         {
-            return Err(AccountError::Invalid(vec![FieldError {
-                field: "scopes",
-                message: format!(
+            return Err(AccountError::Invalid(vec![FieldError::new(
+                Field::Scopes,
+                format!(
                     "unknown scope {:?}",
                     unknown.chars().take(64).collect::<String>()
                 ),
-            }]));
+            )]));
         }
         if id == admin.user.id {
             let demotes = patch
@@ -41,10 +43,10 @@ impl Accounts {
         }
         let user = self
             .store
-            .update_user(id, patch)
+            .update_user(id, patch.into())
             .await?
             .ok_or(AccountError::NoSuchUser)?;
         tracing::info!(target: "audit", event = "user_updated", admin_id = %admin.user.id, user_id = %user.id, scopes = %user.scopes.join(" "), disabled = user.disabled);
-        Ok(user)
+        Ok(user.into())
     }
 }

@@ -1,52 +1,68 @@
-//! What goes wrong in the account service, one variant per answer the HTTP
-//! layer gives; store and hashing failures are logged here, where their cause
-//! is known, and passed on without it.
+//! What goes wrong in the account service, in its own terms: one variant per
+//! outcome a caller must tell apart. Which HTTP status, title and field name
+//! each becomes is decided in `http::problem`. Store and hashing failures are
+//! logged here, where their cause is known, and passed on without it.
 
 use super::FieldError;
 use crate::password::HashError;
 use crate::store::StoreError;
 
-/// Why an account operation failed; the HTTP layer maps each to one status.
+/// Why an account operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    /// One or more fields are invalid (422).
+    /// One or more pieces of input broke a rule; each is listed.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
-    /// The email is registered already, in any letter case (409).
+    /// The email is registered already, in any letter case.
     #[error("email already registered")]
     EmailTaken,
-    /// Unknown email, wrong password or disabled user: one answer for all (401).
+    /// Unknown email, wrong password or disabled user: one answer for all.
     #[error("invalid credentials")]
     BadCredentials,
-    /// Unknown, used-up, revoked or expired refresh token (401).
+    /// Unknown, used-up, revoked or expired refresh token.
     #[error("invalid refresh token")]
     BadRefreshToken,
     /// Too many failed logins or registrations from this source: wait
-    /// `retry_after` seconds (429).
+    /// `retry_after` seconds.
     #[error("too many attempts")]
     Throttled {
         /// Seconds until the lock ends.
         retry_after: u64,
     },
-    /// A requested scope does not exist (400 `invalid_scope`).
+    /// A requested scope does not exist.
     #[error("unknown scope")]
     UnknownScope(String),
-    /// No such user (404).
+    /// No such user.
     #[error("no such user")]
     NoSuchUser,
     /// The change would take the acting administrator's own admin rights
-    /// away, or disable them (409).
+    /// away, or disable them.
     #[error("an administrator cannot demote or disable themselves")]
     SelfLockout,
-    /// The hashing queue is full (503 + Retry-After).
+    /// The hashing queue is full.
     #[error("busy")]
     Busy,
-    /// The database cannot be reached (503).
+    /// The database cannot be reached.
     #[error("database unavailable")]
     Unavailable,
-    /// Anything else; already logged in full (500).
+    /// Anything else; already logged in full.
     #[error("internal error")]
     Internal,
+}
+
+impl AccountError {
+    /// A one-line explanation for an operator (the command line, start-up
+    /// logs); never contains a secret.
+    pub fn explain(&self) -> String {
+        match self {
+            AccountError::Invalid(errors) => errors
+                .iter()
+                .map(|f| format!("{} {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<StoreError> for AccountError {
@@ -80,10 +96,10 @@ impl From<HashError> for AccountError {
 /// Why a bearer token was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Bad token, or its user is gone or disabled (401 `invalid_token`).
+    /// Bad token, or its user is gone or disabled.
     #[error("invalid token")]
     InvalidToken,
-    /// The database cannot be reached (503).
+    /// The database cannot be reached.
     #[error("database unavailable")]
     Unavailable,
 }

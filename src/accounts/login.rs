@@ -8,7 +8,7 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    AccountError, Accounts, FieldError, TokenPair, client_field, scopes, throttle, validate,
+    AccountError, Accounts, Field, FieldError, TokenPair, client_field, scopes, throttle, validate,
 };
 use crate::password::Verdict;
 
@@ -27,16 +27,10 @@ impl Accounts {
         // but nothing longer than any valid value is worth hashing or looking up.
         let mut errors = Vec::new();
         if email.len() > validate::MAX_EMAIL_LEN {
-            errors.push(FieldError {
-                field: "username",
-                message: "is too long".into(),
-            });
+            errors.push(FieldError::new(Field::LoginEmail, "is too long"));
         }
         if password.expose_secret().chars().count() > validate::MAX_PASSWORD_CHARS {
-            errors.push(FieldError {
-                field: "password",
-                message: "is too long".into(),
-            });
+            errors.push(FieldError::new(Field::Password, "is too long"));
         }
         if !errors.is_empty() {
             return Err(AccountError::Invalid(errors));
@@ -83,7 +77,7 @@ impl Accounts {
         self.start_session(&user, granted).await
     }
 
-    /// 429 with the latest end among the running locks of `keys`.
+    /// `Throttled` until the latest end among the running locks of `keys`.
     pub(super) async fn refuse_if_locked(
         &self,
         keys: &[&str],

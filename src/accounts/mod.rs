@@ -7,9 +7,12 @@
 //!
 //! One file per story: `register` (new accounts), `login` (passwords and the
 //! back-off around them), `session` (tokens handed out, refreshed, revoked and
-//! presented), `admin` (user management); `error` holds the answers that go
-//! wrong, `throttle`, `scopes` and `validate` the rules they apply.
+//! presented), `admin` (user management); `account` is the view of a user
+//! that leaves this layer (never its password hash); `error` says what went
+//! wrong in the service's own terms (the HTTP layer picks statuses and field
+//! names); `throttle`, `scopes` and `validate` are the rules applied.
 
+mod account;
 mod admin;
 mod error;
 mod login;
@@ -19,7 +22,6 @@ mod session;
 pub mod throttle;
 pub mod validate;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,23 +29,20 @@ use chrono::Utc;
 
 use crate::keys::Keyring;
 use crate::password::PasswordHasher;
+pub use crate::store::Purged;
 use crate::store::Store;
+use crate::telemetry::client_field;
 use crate::telemetry::metrics::Metrics;
 use crate::token::access::AccessTokens;
+pub use account::{Account, AccountChanges};
 pub use error::{AccountError, AuthError};
 pub use register::{Registration, create_account};
 pub use session::{Principal, TokenPair};
 use throttle::Throttles;
-pub use validate::FieldError;
+pub use validate::{Field, FieldError};
 
 /// How long `/readyz` waits for the database to answer.
 const READY_PING_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// A client address for audit events: the address, or `-` when none is known
-/// (the command line, the first-start bootstrap).
-pub fn client_field(client: Option<IpAddr>) -> String {
-    client.map_or_else(|| "-".to_owned(), |ip| ip.to_canonical().to_string())
-}
 
 /// The account service.
 #[derive(Clone)]
@@ -103,7 +102,7 @@ impl Accounts {
     /// Deletes refresh families expired for over an hour and throttle
     /// counters quiet for longer than their window: neither can decide an
     /// answer any more. Returns what was deleted.
-    pub async fn purge_expired(&self) -> Result<crate::store::Purged, AccountError> {
+    pub async fn purge_expired(&self) -> Result<Purged, AccountError> {
         let now = Utc::now();
         let margin = chrono::TimeDelta::hours(1);
         let window = chrono::TimeDelta::from_std(self.throttles.longest_window())

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AccountError, Accounts, TokenPair, client_field, scopes, throttle, validate};
+use super::{Account, AccountError, Accounts, TokenPair, client_field, scopes, throttle, validate};
 use crate::password::PasswordHasher;
 use crate::store::{NewUser, Store, User};
 
@@ -53,8 +53,9 @@ pub async fn create_account(
     hasher: &PasswordHasher,
     input: Registration,
     scopes: &[&str],
-) -> Result<User, AccountError> {
-    store_account(store, hasher, input.check()?, scopes, None).await
+) -> Result<Account, AccountError> {
+    let user = store_account(store, hasher, input.check()?, scopes, None).await?;
+    Ok(user.into())
 }
 
 /// Hashes the password and stores the account.
@@ -84,7 +85,7 @@ impl Accounts {
         &self,
         input: Registration,
         scopes: &[&str],
-    ) -> Result<User, AccountError> {
+    ) -> Result<Account, AccountError> {
         create_account(self.store.as_ref(), &self.hasher, input, scopes).await
     }
 

@@ -33,8 +33,8 @@ impl std::fmt::Debug for TokenPair {
 /// The user behind a verified access token.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The user, as stored now.
-    pub user: User,
+    /// The user's account, as stored now (without its password hash).
+    pub user: super::Account,
     /// Scopes the token grants that the user still holds.
     pub scopes: Vec<String>,
     /// The token's claims.
@@ -143,7 +143,7 @@ impl Accounts {
             .map(str::to_owned)
             .collect();
         Ok(Principal {
-            user,
+            user: user.into(),
             scopes,
             claims,
         })

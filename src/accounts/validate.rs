@@ -1,8 +1,6 @@
 //! Input rules for accounts (SPEC §2): checked before any hashing or database
 //! work, and reported together so a form can show every problem at once.
 
-use serde::Serialize;
-
 /// Longest email accepted (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
 /// Shortest password accepted, in characters.
@@ -12,17 +10,46 @@ pub const MAX_PASSWORD_CHARS: usize = 128;
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Which piece of an account's input a rule refused. Each layer that shows
+/// it to someone names it its own way (`http::problem` picks the request's
+/// field name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The email of a new account.
+    Email,
+    /// The email given to log in.
+    LoginEmail,
+    /// A password, new or presented.
+    Password,
+    /// The display name.
+    Name,
+    /// The scopes an administrator grants.
+    Scopes,
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Field::Email | Field::LoginEmail => "email",
+            Field::Password => "password",
+            Field::Name => "name",
+            Field::Scopes => "scopes",
+        })
+    }
+}
+
+/// One piece of input that broke a rule, and which rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    /// The field's name as the client sent it.
-    pub field: &'static str,
+    /// What was refused.
+    pub field: Field,
     /// What is wrong, for a person to read.
     pub message: String,
 }
 
 impl FieldError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    /// `field` broke the rule `message` states.
+    pub fn new(field: Field, message: impl Into<String>) -> Self {
         FieldError {
             field,
             message: message.into(),
@@ -35,12 +62,12 @@ pub fn email(raw: &str, errors: &mut Vec<FieldError>) -> String {
     let email = raw.trim();
     if email.len() > MAX_EMAIL_LEN {
         errors.push(FieldError::new(
-            "email",
+            Field::Email,
             format!("must be at most {MAX_EMAIL_LEN} characters"),
         ));
     } else if !is_plausible_email(email) {
         errors.push(FieldError::new(
-            "email",
+            Field::Email,
             "must be an email address like name@example.com",
         ));
     }
@@ -52,12 +79,12 @@ pub fn password(raw: &str, errors: &mut Vec<FieldError>) {
     let chars = raw.chars().count();
     if chars < MIN_PASSWORD_CHARS {
         errors.push(FieldError::new(
-            "password",
+            Field::Password,
             format!("must be at least {MIN_PASSWORD_CHARS} characters"),
         ));
     } else if chars > MAX_PASSWORD_CHARS {
         errors.push(FieldError::new(
-            "password",
+            Field::Password,
             format!("must be at most {MAX_PASSWORD_CHARS} characters"),
         ));
     }
@@ -68,15 +95,15 @@ pub fn name(raw: &str, errors: &mut Vec<FieldError>) -> String {
     let name = raw.trim();
     let chars = name.chars().count();
     if chars == 0 {
-        errors.push(FieldError::new("name", "must not be empty"));
+        errors.push(FieldError::new(Field::Name, "must not be empty"));
     } else if chars > MAX_NAME_CHARS {
         errors.push(FieldError::new(
-            "name",
+            Field::Name,
             format!("must be at most {MAX_NAME_CHARS} characters"),
         ));
     } else if name.chars().any(char::is_control) {
         errors.push(FieldError::new(
-            "name",
+            Field::Name,
             "must not contain control characters",
         ));
     }

@@ -6,6 +6,8 @@
 pub mod keys;
 pub mod users;
 
+use std::ffi::OsString;
+
 use clap::{Parser, Subcommand};
 
 use crate::config::ServeArgs;
@@ -30,4 +32,17 @@ pub enum Command {
     /// Manage signing keys: list, rotate, prune.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+}
+
+/// The command named by `args` (the program name first); no command means
+/// `serve`. A mistake comes back as clap's error: [`crate::config::one_line`]
+/// turns it into the one line an operator sees.
+pub fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Command, clap::Error> {
+    let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(command) = Cli::try_parse_from(&args)?.command {
+        return Ok(command);
+    }
+    args.push("serve".into());
+    let command = Cli::try_parse_from(&args)?.command;
+    Ok(command.unwrap_or_else(|| unreachable!("serve was given")))
 }

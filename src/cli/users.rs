@@ -9,8 +9,8 @@ use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
 use crate::accounts::{Registration, create_account, scopes};
-use crate::config::{ConfigError, DatabaseArgs, HashingArgs, Settings};
-use crate::startup::{explain, open_store, password_hasher};
+use crate::config::{ConfigError, DatabaseArgs, HashingArgs};
+use crate::password::PasswordHasher;
 
 /// `sigil users …`
 #[derive(Subcommand, Debug)]
@@ -50,14 +50,12 @@ pub enum UsersError {
 
 /// Runs `sigil users create` and returns the new user's id.
 pub async fn create(cmd: CreateUser) -> Result<uuid::Uuid, UsersError> {
-    let url = cmd.database.database_url()?;
-    let mut settings = Settings::new(url, "keys");
-    settings.hashing = cmd.hashing.settings()?;
+    let hashing = cmd.hashing.settings()?;
     let password = read_password()?;
-    let store = open_store(&settings.database_url)
+    let store = crate::store::open(&cmd.database.database_url)
         .await
         .map_err(|e| UsersError::Failed(e.to_string()))?;
-    let hasher = password_hasher(&settings)
+    let hasher = PasswordHasher::start(&hashing)
         .await
         .map_err(|e| UsersError::Failed(e.to_string()))?;
     let granted: &[&str] = if cmd.admin {
@@ -72,7 +70,7 @@ pub async fn create(cmd: CreateUser) -> Result<uuid::Uuid, UsersError> {
     };
     let user = create_account(store.as_ref(), &hasher, registration, granted)
         .await
-        .map_err(|e| UsersError::Failed(explain(&e)))?;
+        .map_err(|e| UsersError::Failed(e.explain()))?;
     Ok(user.id)
 }
 

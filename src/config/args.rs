@@ -1,6 +1,9 @@
-//! The command-line flags behind [`Settings`](super::Settings): clap parses each
-//! as a plain string (also read from its `SIGIL_*` variable), and the
-//! `settings()` methods here validate them into typed values.
+//! The command-line flags behind [`Settings`](super::Settings). Each flag is
+//! declared once, here: its name, its `SIGIL_*` variable, its default and the
+//! value parser (in `parse`) that gives it its type. clap reads flags and
+//! variables alike and stops at the first bad value; what is left for the
+//! `settings()` methods are the rules between two settings (a refresh token
+//! outlives an access token, …).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,11 +12,16 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::SecretString;
 
-use super::{
-    BootstrapAdmin, CLOCK_LEEWAY, ConfigError, DatabaseUrl, HashingSettings, KeySettings, Settings,
-    check_url, duration, number, parse_log_format,
+use super::hashing::{
+    Argon2Cost, HashingSettings, MAX_ITERATIONS, MAX_MEMORY_KIB, MAX_PARALLELISM,
+    MIN_MEMORY_KIB_PER_LANE, default_concurrency,
 };
-use crate::config::Argon2Cost;
+use super::parse::{self, RotationInterval};
+use super::{
+    BootstrapAdmin, CLOCK_LEEWAY, ConfigError, DatabaseUrl, KeySettings, LogFormat, Settings,
+    Throttles, TrustedProxies,
+};
+use crate::keys::Algorithm;
 
 /// Database flags, shared by every command that opens the database.
 #[derive(Args, Debug, Clone)]
@@ -23,77 +31,69 @@ pub struct DatabaseArgs {
         long,
         env = "SIGIL_DATABASE_URL",
         default_value = "sqlite://data/sigil.db",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = DatabaseUrl::parse
     )]
-    pub database_url: String,
-}
-
-impl DatabaseArgs {
-    /// Validates the URL.
-    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
-        DatabaseUrl::parse(&self.database_url)
-            .map_err(|p| ConfigError::new("SIGIL_DATABASE_URL", "database-url", p))
-    }
+    pub database_url: DatabaseUrl,
 }
 
 /// Password-hashing flags, shared by `serve` and `users create`.
 #[derive(Args, Debug, Clone)]
 pub struct HashingArgs {
     /// argon2id memory cost in KiB.
-    #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB", default_value = "19456")]
-    pub argon2_memory_kib: String,
+    #[arg(
+        long,
+        env = "SIGIL_ARGON2_MEMORY_KIB",
+        default_value = "19456",
+        value_parser = parse::number_in::<u32, 8, { MAX_MEMORY_KIB as u64 }>
+    )]
+    pub argon2_memory_kib: u32,
     /// argon2id passes.
-    #[arg(long, env = "SIGIL_ARGON2_ITERATIONS", default_value = "2")]
-    pub argon2_iterations: String,
+    #[arg(
+        long,
+        env = "SIGIL_ARGON2_ITERATIONS",
+        default_value = "2",
+        value_parser = parse::number_in::<u32, 1, { MAX_ITERATIONS as u64 }>
+    )]
+    pub argon2_iterations: u32,
     /// argon2id lanes.
-    #[arg(long, env = "SIGIL_ARGON2_PARALLELISM", default_value = "1")]
-    pub argon2_parallelism: String,
+    #[arg(
+        long,
+        env = "SIGIL_ARGON2_PARALLELISM",
+        default_value = "1",
+        value_parser = parse::number_in::<u32, 1, { MAX_PARALLELISM as u64 }>
+    )]
+    pub argon2_parallelism: u32,
     /// Password hashes computed at once (default: number of CPUs).
-    #[arg(long, env = "SIGIL_HASH_CONCURRENCY")]
-    pub hash_concurrency: Option<String>,
+    #[arg(long, env = "SIGIL_HASH_CONCURRENCY", value_parser = parse::at_least_one::<usize>)]
+    pub hash_concurrency: Option<usize>,
     /// Password hashes allowed to wait; more get 503 + Retry-After.
-    #[arg(long, env = "SIGIL_HASH_QUEUE", default_value = "64")]
-    pub hash_queue: String,
+    #[arg(long, env = "SIGIL_HASH_QUEUE", default_value = "64", value_parser = parse::whole::<usize>)]
+    pub hash_queue: usize,
 }
 
 impl HashingArgs {
-    /// Validates the hashing settings, including argon2's own limits.
+    /// The hashing settings; fails when the memory is too small for the lanes.
     pub fn settings(&self) -> Result<HashingSettings, ConfigError> {
         let cost = Argon2Cost {
-            memory_kib: number(
-                &self.argon2_memory_kib,
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        };
+        if cost.memory_kib < MIN_MEMORY_KIB_PER_LANE * cost.parallelism {
+            return Err(ConfigError::new(
                 "SIGIL_ARGON2_MEMORY_KIB",
                 "argon2-memory-kib",
-            )?,
-            iterations: number(
-                &self.argon2_iterations,
-                "SIGIL_ARGON2_ITERATIONS",
-                "argon2-iterations",
-            )?,
-            parallelism: number(
-                &self.argon2_parallelism,
-                "SIGIL_ARGON2_PARALLELISM",
-                "argon2-parallelism",
-            )?,
-        };
-        crate::password::check_cost(cost)
-            .map_err(|(variable, flag, problem)| ConfigError::new(variable, flag, problem))?;
-        let concurrency = match &self.hash_concurrency {
-            Some(v) => number::<usize>(v, "SIGIL_HASH_CONCURRENCY", "hash-concurrency")?,
-            None => HashingSettings::default().concurrency,
-        };
-        if concurrency == 0 {
-            return Err(ConfigError::new(
-                "SIGIL_HASH_CONCURRENCY",
-                "hash-concurrency",
-                "must be at least 1",
+                format!(
+                    "{} is less than {MIN_MEMORY_KIB_PER_LANE} × SIGIL_ARGON2_PARALLELISM",
+                    cost.memory_kib
+                ),
             ));
         }
-        let queue = number(&self.hash_queue, "SIGIL_HASH_QUEUE", "hash-queue")?;
         Ok(HashingSettings {
             cost,
-            concurrency,
-            queue,
+            concurrency: self.hash_concurrency.unwrap_or_else(default_concurrency),
+            queue: self.hash_queue,
         })
     }
 }
@@ -102,50 +102,80 @@ impl HashingArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Listen address.
-    #[arg(long, env = "SIGIL_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: String,
+    #[arg(long, env = "SIGIL_BIND", default_value = "127.0.0.1:8080", value_parser = parse::socket_addr)]
+    pub bind: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// `iss` of access tokens and base of published URLs [default: http:// + bind address].
-    #[arg(long, env = "SIGIL_ISSUER")]
+    #[arg(long, env = "SIGIL_ISSUER", value_parser = parse::http_url)]
     pub issuer: Option<String>,
     /// `aud` of access tokens [default: the issuer].
-    #[arg(long, env = "SIGIL_AUDIENCE")]
+    #[arg(long, env = "SIGIL_AUDIENCE", value_parser = parse::not_empty)]
     pub audience: Option<String>,
     /// Refresh-token lifetime, e.g. 7d.
-    #[arg(long, env = "SIGIL_REFRESH_TTL", default_value = "7d")]
-    pub refresh_ttl: String,
+    #[arg(long, env = "SIGIL_REFRESH_TTL", default_value = "7d", value_parser = parse::duration)]
+    pub refresh_ttl: Duration,
     #[command(flatten)]
     pub keys: KeyArgs,
     /// Rotate keys automatically this often, e.g. 30d (default: never).
-    #[arg(long, env = "SIGIL_KEY_ROTATION_INTERVAL")]
-    pub key_rotation_interval: Option<String>,
+    #[arg(long, env = "SIGIL_KEY_ROTATION_INTERVAL", value_parser = parse::rotation_interval)]
+    pub key_rotation_interval: Option<RotationInterval>,
     #[command(flatten)]
     pub hashing: HashingArgs,
     /// Failed logins allowed for one email from one client address before
     /// further ones wait.
-    #[arg(long, env = "SIGIL_LOGIN_FREE_ATTEMPTS", default_value = "5")]
-    pub login_free_attempts: String,
+    #[arg(
+        long,
+        env = "SIGIL_LOGIN_FREE_ATTEMPTS",
+        default_value = "5",
+        value_parser = parse::at_least_one::<u32>
+    )]
+    pub login_free_attempts: u32,
     /// Failed logins allowed from one client address, for any emails, before
     /// further ones wait.
-    #[arg(long, env = "SIGIL_ADDRESS_FREE_LOGIN_FAILURES", default_value = "20")]
-    pub address_free_login_failures: String,
+    #[arg(
+        long,
+        env = "SIGIL_ADDRESS_FREE_LOGIN_FAILURES",
+        default_value = "20",
+        value_parser = parse::at_least_one::<u32>
+    )]
+    pub address_free_login_failures: u32,
     /// Longest wait after repeated failed logins (each failure doubles it from 1s).
-    #[arg(long, env = "SIGIL_LOGIN_MAX_BACKOFF", default_value = "15m")]
-    pub login_max_backoff: String,
+    #[arg(
+        long,
+        env = "SIGIL_LOGIN_MAX_BACKOFF",
+        default_value = "15m",
+        value_parser = parse::duration_up_to_a_day
+    )]
+    pub login_max_backoff: Duration,
     /// Registrations allowed from one client address (within an hour of each
     /// other) before further ones wait (from 1 min, doubling, up to 1 h).
-    #[arg(long, env = "SIGIL_ADDRESS_FREE_REGISTRATIONS", default_value = "10")]
-    pub address_free_registrations: String,
+    #[arg(
+        long,
+        env = "SIGIL_ADDRESS_FREE_REGISTRATIONS",
+        default_value = "10",
+        value_parser = parse::at_least_one::<u32>
+    )]
+    pub address_free_registrations: u32,
     /// Proxies whose X-Forwarded-For names the client: addresses and CIDR
     /// networks, comma-separated (default: none; the TCP peer is the client).
-    #[arg(long, env = "SIGIL_TRUSTED_PROXIES")]
-    pub trusted_proxies: Option<String>,
+    #[arg(long, env = "SIGIL_TRUSTED_PROXIES", value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: Option<TrustedProxies>,
     /// Log format: text or json.
-    #[arg(long, env = "SIGIL_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
+    #[arg(
+        long,
+        env = "SIGIL_LOG_FORMAT",
+        default_value = "text",
+        ignore_case = true
+    )]
+    pub log_format: LogFormat,
     /// Where to write the server's pid (empty = nowhere).
-    #[arg(long, env = "SIGIL_PID_FILE", default_value = "data/sigil.pid")]
+    #[arg(
+        long,
+        env = "SIGIL_PID_FILE",
+        default_value = "data/sigil.pid",
+        value_parser = parse::path
+    )]
     pub pid_file: PathBuf,
     /// Email of the first administrator, created on first start only.
     #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_EMAIL")]
@@ -156,106 +186,33 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// Validates every flag; the first invalid one is reported.
+    /// The settings; fails at the first rule between two settings that is broken.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let bind = self.bind.parse::<SocketAddr>().map_err(|_| {
-            ConfigError::new(
-                "SIGIL_BIND",
-                "bind",
-                format!("{:?} is not an address like 127.0.0.1:8080", self.bind),
-            )
-        })?;
-        let mut s = Settings::new(self.database.database_url()?, self.keys.keys_dir.clone());
-        s.bind = bind;
-        s.issuer = match &self.issuer {
-            Some(issuer) => Some(check_url(issuer, "SIGIL_ISSUER", "issuer")?),
-            None => None,
-        };
-        s.audience = match &self.audience {
-            Some(a) if a.trim().is_empty() => {
-                return Err(ConfigError::new(
-                    "SIGIL_AUDIENCE",
-                    "audience",
-                    "must not be empty",
-                ));
-            }
-            other => other.clone(),
-        };
         let keys = self.keys.settings()?;
-        s.keys_dir = keys.keys_dir;
-        s.signing_alg = keys.signing_alg;
-        s.rsa_bits = keys.rsa_bits;
-        s.access_ttl = keys.access_ttl;
-        s.jwks_max_age = keys.jwks_max_age;
-        s.key_grace = keys.key_grace;
-        s.refresh_ttl = duration(&self.refresh_ttl, "SIGIL_REFRESH_TTL", "refresh-ttl")?;
-        if s.refresh_ttl <= s.access_ttl {
+        if self.refresh_ttl <= keys.access_ttl {
             return Err(ConfigError::new(
                 "SIGIL_REFRESH_TTL",
                 "refresh-ttl",
                 "must be longer than SIGIL_ACCESS_TTL",
             ));
         }
-        s.key_rotation_interval = match &self.key_rotation_interval {
-            None => None,
-            Some(v) if v.trim().is_empty() || v.trim() == "off" => None,
-            Some(v) => {
-                let every = duration(v, "SIGIL_KEY_ROTATION_INTERVAL", "key-rotation-interval")?;
-                if every <= s.jwks_max_age * 2 {
-                    return Err(ConfigError::new(
-                        "SIGIL_KEY_ROTATION_INTERVAL",
-                        "key-rotation-interval",
-                        "must be more than twice SIGIL_JWKS_MAX_AGE, so verifiers see each next key before it signs",
-                    ));
-                }
-                Some(every)
-            }
-        };
-        s.hashing = self.hashing.settings()?;
-        let at_least_one = |value: &str, variable: &'static str, flag: &'static str| {
-            let n: u32 = number(value, variable, flag)?;
-            if n == 0 {
-                return Err(ConfigError::new(variable, flag, "must be at least 1"));
-            }
-            Ok(n)
-        };
-        s.throttles.account.free_attempts = at_least_one(
-            &self.login_free_attempts,
-            "SIGIL_LOGIN_FREE_ATTEMPTS",
-            "login-free-attempts",
-        )?;
-        s.throttles.address.free_attempts = at_least_one(
-            &self.address_free_login_failures,
-            "SIGIL_ADDRESS_FREE_LOGIN_FAILURES",
-            "address-free-login-failures",
-        )?;
-        s.throttles.registrations.free_attempts = at_least_one(
-            &self.address_free_registrations,
-            "SIGIL_ADDRESS_FREE_REGISTRATIONS",
-            "address-free-registrations",
-        )?;
-        let max_backoff = duration(
-            &self.login_max_backoff,
-            "SIGIL_LOGIN_MAX_BACKOFF",
-            "login-max-backoff",
-        )?;
-        if max_backoff > Duration::from_secs(24 * 3600) {
+        let key_rotation_interval = self.key_rotation_interval.and_then(|every| every.0);
+        if let Some(every) = key_rotation_interval
+            && every <= keys.jwks_max_age * 2
+        {
             return Err(ConfigError::new(
-                "SIGIL_LOGIN_MAX_BACKOFF",
-                "login-max-backoff",
-                "must be at most 24h, so an attacker cannot lock a real user out for long",
+                "SIGIL_KEY_ROTATION_INTERVAL",
+                "key-rotation-interval",
+                "must be more than twice SIGIL_JWKS_MAX_AGE, so verifiers see each next key before it signs",
             ));
         }
-        s.throttles.account.max = max_backoff;
-        s.throttles.address.max = max_backoff;
-        let proxies = self.trusted_proxies.as_deref().unwrap_or("");
-        s.trusted_proxies =
-            crate::http::client_addr::TrustedProxies::parse(proxies).map_err(|problem| {
-                ConfigError::new("SIGIL_TRUSTED_PROXIES", "trusted-proxies", problem)
-            })?;
-        s.log_format = parse_log_format(&self.log_format)?;
-        s.pid_file = (!self.pid_file.as_os_str().is_empty()).then(|| self.pid_file.clone());
-        s.bootstrap_admin = match (&self.bootstrap_admin_email, &self.bootstrap_admin_password) {
+        let mut throttles = Throttles::default();
+        throttles.account.free_attempts = self.login_free_attempts;
+        throttles.address.free_attempts = self.address_free_login_failures;
+        throttles.registrations.free_attempts = self.address_free_registrations;
+        throttles.account.max = self.login_max_backoff;
+        throttles.address.max = self.login_max_backoff;
+        let bootstrap_admin = match (&self.bootstrap_admin_email, &self.bootstrap_admin_password) {
             (None, None) => None,
             (Some(email), Some(password)) => Some(BootstrapAdmin {
                 email: email.clone(),
@@ -276,7 +233,26 @@ impl ServeArgs {
                 ));
             }
         };
-        Ok(s)
+        Ok(Settings {
+            bind: self.bind,
+            database_url: self.database.database_url.clone(),
+            keys_dir: keys.keys_dir,
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            signing_alg: keys.signing_alg,
+            rsa_bits: keys.rsa_bits,
+            access_ttl: keys.access_ttl,
+            refresh_ttl: self.refresh_ttl,
+            jwks_max_age: keys.jwks_max_age,
+            key_grace: keys.key_grace,
+            key_rotation_interval,
+            hashing: self.hashing.settings()?,
+            throttles,
+            trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
+            log_format: self.log_format,
+            pid_file: (!self.pid_file.as_os_str().is_empty()).then(|| self.pid_file.clone()),
+            bootstrap_admin,
+        })
     }
 }
 
@@ -287,73 +263,49 @@ pub struct KeyArgs {
     #[arg(long, env = "SIGIL_KEYS_DIR", default_value = "keys")]
     pub keys_dir: PathBuf,
     /// Algorithm of generated keys: RS256 or EdDSA.
-    #[arg(long, env = "SIGIL_SIGNING_ALG", default_value = "RS256")]
-    pub signing_alg: String,
+    #[arg(long, env = "SIGIL_SIGNING_ALG", default_value = "RS256", value_parser = algorithm)]
+    pub signing_alg: Algorithm,
     /// Modulus size of generated RSA keys: 2048, 3072 or 4096.
-    #[arg(long, env = "SIGIL_RSA_BITS", default_value = "2048")]
-    pub rsa_bits: String,
+    #[arg(long, env = "SIGIL_RSA_BITS", default_value = "2048", value_parser = parse::rsa_bits)]
+    pub rsa_bits: usize,
     /// Access-token lifetime, e.g. 15m (also the base of the default key grace).
-    #[arg(long, env = "SIGIL_ACCESS_TTL", default_value = "15m")]
-    pub access_ttl: String,
+    #[arg(long, env = "SIGIL_ACCESS_TTL", default_value = "15m", value_parser = parse::access_ttl)]
+    pub access_ttl: Duration,
     /// `Cache-Control: max-age` of the JWK Set, e.g. 300s.
-    #[arg(long, env = "SIGIL_JWKS_MAX_AGE", default_value = "300s")]
-    pub jwks_max_age: String,
+    #[arg(long, env = "SIGIL_JWKS_MAX_AGE", default_value = "300s", value_parser = parse::duration)]
+    pub jwks_max_age: Duration,
     /// How long a retired key stays published [default: access TTL + 60s].
-    #[arg(long, env = "SIGIL_KEY_GRACE")]
-    pub key_grace: Option<String>,
+    #[arg(long, env = "SIGIL_KEY_GRACE", value_parser = parse::duration)]
+    pub key_grace: Option<Duration>,
+}
+
+fn algorithm(value: &str) -> Result<Algorithm, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not RS256 or EdDSA"))
 }
 
 impl KeyArgs {
-    /// Validates the keys settings.
+    /// The keys settings; fails when the grace is shorter than a token's life.
     pub fn settings(&self) -> Result<KeySettings, ConfigError> {
-        let signing_alg = self.signing_alg.parse().map_err(|_| {
-            ConfigError::new(
-                "SIGIL_SIGNING_ALG",
-                "signing-alg",
-                format!("{:?} is not RS256 or EdDSA", self.signing_alg),
-            )
-        })?;
-        let rsa_bits = match self.rsa_bits.trim() {
-            "2048" => 2048,
-            "3072" => 3072,
-            "4096" => 4096,
-            other => {
+        let key_grace = match self.key_grace {
+            None => self.access_ttl + CLOCK_LEEWAY,
+            Some(grace) if grace < self.access_ttl => {
                 return Err(ConfigError::new(
-                    "SIGIL_RSA_BITS",
-                    "rsa-bits",
-                    format!("{other:?} is not 2048, 3072 or 4096"),
+                    "SIGIL_KEY_GRACE",
+                    "key-grace",
+                    "must be at least SIGIL_ACCESS_TTL, or tokens would fail before they expire",
                 ));
             }
-        };
-        let access_ttl = duration(&self.access_ttl, "SIGIL_ACCESS_TTL", "access-ttl")?;
-        if access_ttl > Duration::from_secs(24 * 3600) {
-            return Err(ConfigError::new(
-                "SIGIL_ACCESS_TTL",
-                "access-ttl",
-                "access tokens cannot be revoked, so their lifetime is capped at 24h",
-            ));
-        }
-        let jwks_max_age = duration(&self.jwks_max_age, "SIGIL_JWKS_MAX_AGE", "jwks-max-age")?;
-        let key_grace = match &self.key_grace {
-            None => access_ttl + CLOCK_LEEWAY,
-            Some(v) => {
-                let grace = duration(v, "SIGIL_KEY_GRACE", "key-grace")?;
-                if grace < access_ttl {
-                    return Err(ConfigError::new(
-                        "SIGIL_KEY_GRACE",
-                        "key-grace",
-                        "must be at least SIGIL_ACCESS_TTL, or tokens would fail before they expire",
-                    ));
-                }
-                grace
-            }
+            Some(grace) => grace,
         };
         Ok(KeySettings {
             keys_dir: self.keys_dir.clone(),
-            signing_alg,
-            rsa_bits,
-            access_ttl,
-            jwks_max_age,
+            signing_alg: self.signing_alg,
+            rsa_bits: self.rsa_bits,
+            access_ttl: self.access_ttl,
+            jwks_max_age: self.jwks_max_age,
             key_grace,
         })
     }

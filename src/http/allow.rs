@@ -1,7 +1,9 @@
-//! `Allow` on every 405 answer (RFC 9110 §15.5.6). poem's router knows that a
-//! path exists but not which methods it takes, so the table is read from the
-//! OpenAPI document of the same routes, plus the undocumented read-only ones
-//! (`/docs…`, `/openapi.json`, the metadata alias), which take `GET` only.
+//! The route table read from the OpenAPI document of the same routes, plus
+//! the undocumented read-only ones (`/docs…`, `/openapi.json`, the metadata
+//! alias), which take `GET` only. It answers two questions poem's router
+//! does not: which methods a path takes (`Allow` on every 405, RFC 9110
+//! §15.5.6), and which route template a path matched (the `route` label of
+//! the metrics, so ids in paths cannot blow up the number of series).
 
 use std::sync::Arc;
 
@@ -9,10 +11,14 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use serde_json::Value;
 
+/// Label of a path that matches no route.
+pub const OTHER_ROUTE: &str = "other";
+
 /// Path templates (`/admin/users/{id}`) and the methods each one takes.
 #[derive(Debug, Default)]
 pub struct AllowedMethods {
-    routes: Vec<(Vec<String>, HeaderValue)>,
+    /// Each template, split into segments, and its `Allow` value.
+    routes: Vec<(String, Vec<String>, HeaderValue)>,
     /// Path prefixes (`/docs`) whose every path takes `GET` and `HEAD` only.
     get_only_prefixes: Vec<String>,
 }
@@ -41,7 +47,7 @@ impl AllowedMethods {
                     methods.push("HEAD".to_owned());
                 }
                 let value = HeaderValue::from_str(&methods.join(", ")).ok()?;
-                Some((segments(&path), value))
+                Some((path.clone(), segments(&path), value))
             })
             .collect();
         AllowedMethods {
@@ -52,8 +58,11 @@ impl AllowedMethods {
 
     /// Adds `path` as a route that takes `GET` and `HEAD` only.
     pub fn get_only(mut self, path: &str) -> AllowedMethods {
-        self.routes
-            .push((segments(path), HeaderValue::from_static("GET, HEAD")));
+        self.routes.push((
+            path.to_owned(),
+            segments(path),
+            HeaderValue::from_static("GET, HEAD"),
+        ));
         self
     }
 
@@ -67,25 +76,43 @@ impl AllowedMethods {
     /// The `Allow` value for a request path, if a route matches it.
     pub fn for_path(&self, path: &str) -> Option<&HeaderValue> {
         static GET_ONLY: HeaderValue = HeaderValue::from_static("GET, HEAD");
-        if self.get_only_prefixes.iter().any(|p| {
-            path == p
-                || path
-                    .strip_prefix(p.as_str())
-                    .is_some_and(|r| r.starts_with('/'))
-        }) {
+        if self.read_only_prefix(path).is_some() {
             return Some(&GET_ONLY);
         }
-        let path = segments(path);
-        self.routes
+        self.template(path).map(|(_, _, allow)| allow)
+    }
+
+    /// The template of the route `path` matches (`/admin/users/{id}`), the
+    /// prefix for the read-only trees (`/docs`), or [`OTHER_ROUTE`].
+    pub fn route_of(&self, path: &str) -> &str {
+        if let Some(prefix) = self.read_only_prefix(path) {
+            return prefix;
+        }
+        self.template(path)
+            .map_or(OTHER_ROUTE, |(template, _, _)| template.as_str())
+    }
+
+    fn read_only_prefix(&self, path: &str) -> Option<&str> {
+        self.get_only_prefixes
             .iter()
-            .find(|(template, _)| {
-                template.len() == path.len()
-                    && template
-                        .iter()
-                        .zip(&path)
-                        .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+            .find(|p| {
+                path == p.as_str()
+                    || path
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
             })
-            .map(|(_, allow)| allow)
+            .map(String::as_str)
+    }
+
+    fn template(&self, path: &str) -> Option<&(String, Vec<String>, HeaderValue)> {
+        let path = segments(path);
+        self.routes.iter().find(|(_, template, _)| {
+            template.len() == path.len()
+                && template
+                    .iter()
+                    .zip(&path)
+                    .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+        })
     }
 }
 
@@ -157,5 +184,22 @@ mod tests {
             Some("GET, HEAD")
         );
         assert_eq!(allow("/docsx"), None);
+    }
+
+    #[test]
+    fn the_route_label_is_the_matched_template_and_unknown_paths_are_one_series() {
+        let routes = AllowedMethods::from_spec(SPEC)
+            .get_only("/openapi.json")
+            .get_only_below("/docs");
+
+        assert_eq!(routes.route_of("/auth/login"), "/auth/login");
+        assert_eq!(
+            routes.route_of("/admin/users/6f1c0e2a-0000-4000-8000-000000000000"),
+            "/admin/users/{id}"
+        );
+        assert_eq!(routes.route_of("/openapi.json"), "/openapi.json");
+        assert_eq!(routes.route_of("/docs/swagger-ui.css"), "/docs");
+        assert_eq!(routes.route_of("/wp-login.php"), "other");
+        assert_eq!(routes.route_of("/admin/users/x/y"), "other");
     }
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::client_addr::{ClientAddr, TrustedProxies};
 use super::problem::ApiError;
-use crate::telemetry::metrics::{Metrics, route_of};
+use crate::telemetry::metrics::Metrics;
 
 /// Largest request body accepted (SPEC §2).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -171,6 +171,8 @@ pub async fn to_problem(err: poem::Error) -> Response {
 pub struct Observe {
     /// Proxies whose `X-Forwarded-For` names the client.
     pub proxies: TrustedProxies,
+    /// The routes, whose templates label the metrics.
+    pub routes: std::sync::Arc<super::allow::AllowedMethods>,
     /// Where each request is counted and timed.
     pub metrics: std::sync::Arc<Metrics>,
 }
@@ -191,11 +193,11 @@ pub async fn trace_request<E: Endpoint>(
         .filter(|v| is_sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::new_v4().to_string());
-    let client = observe.proxies.client_of(&req);
-    let route = route_of(req.uri().path());
+    let client = super::client_addr::client_of(&observe.proxies, &req);
+    let route = observe.routes.route_of(req.uri().path()).to_owned();
     let method = req.method().clone();
     req.extensions_mut().insert(ClientAddr(client));
-    let client = crate::accounts::client_field(client);
+    let client = crate::telemetry::client_field(client);
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), client = %client);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
@@ -206,7 +208,7 @@ pub async fn trace_request<E: Endpoint>(
     let elapsed = started.elapsed().as_secs_f64();
     observe
         .metrics
-        .request(route, method.as_str(), response.status().as_u16(), elapsed);
+        .request(&route, method.as_str(), response.status().as_u16(), elapsed);
     let elapsed_ms = elapsed * 1000.0;
     span.in_scope(|| {
         tracing::info!(

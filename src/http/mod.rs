@@ -91,6 +91,7 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
     let alias = well_known::metadata_alias(well_known::ServerMetadata::new(&ctx.issuer));
     let observe = Arc::new(middleware::Observe {
         proxies: ctx.trusted_proxies,
+        routes: allowed.clone(),
         metrics: ctx.metrics,
     });
     Route::new()

@@ -7,7 +7,7 @@
 use poem::http::StatusCode;
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
-use crate::accounts::{AccountError, AuthError, FieldError};
+use crate::accounts::{AccountError, AuthError, Field, FieldError};
 
 /// Seconds a client should wait after a 503 from a full hashing queue.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
@@ -45,9 +45,22 @@ pub struct InvalidField {
 impl From<FieldError> for InvalidField {
     fn from(e: FieldError) -> Self {
         InvalidField {
-            field: e.field.to_owned(),
+            field: field_name(e.field).to_owned(),
             message: e.message,
         }
+    }
+}
+
+/// The name a request gives to `field`: the JSON member of `/auth/register`
+/// and `/admin/users`, and `username` for the email of a login (the name
+/// RFC 6749 §4.3 gives it, used by both forms of `/auth/login`).
+pub fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::Email => "email",
+        Field::LoginEmail => "username",
+        Field::Password => "password",
+        Field::Name => "name",
+        Field::Scopes => "scopes",
     }
 }
 
@@ -215,6 +228,11 @@ impl ApiError {
     }
 }
 
+/// Each outcome of the account service as an answer: invalid input 422 with
+/// the fields, a taken email 409, bad credentials or refresh token 401
+/// (`invalid_grant`), an unknown scope 400 (`invalid_scope`), throttled 429
+/// with `Retry-After`, no such user 404, self-lockout 409, a full hashing
+/// queue 503 with `Retry-After`, the database away 503, anything else 500.
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
@@ -279,6 +297,7 @@ impl From<AccountError> for ApiError {
     }
 }
 
+/// A refused bearer token is 401 `invalid_token`; the database away 503.
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {

@@ -10,8 +10,7 @@ use uuid::Uuid;
 
 use super::auth::{BearerAuth, Scopes};
 use super::problem::ApiError;
-use crate::accounts::{Accounts, scopes::ADMIN};
-use crate::store::{User, UserPatch};
+use crate::accounts::{Account, AccountChanges, Accounts, scopes::ADMIN};
 
 #[derive(Tags)]
 enum Tag {
@@ -56,8 +55,8 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<User> for UserView {
-    fn from(u: User) -> Self {
+impl From<Account> for UserView {
+    fn from(u: Account) -> Self {
         UserView {
             id: u.id,
             email: u.email,
@@ -162,7 +161,7 @@ impl UsersApi {
         let Json(UserChanges { scopes, disabled }) = changes;
         let user = self
             .accounts
-            .update_user(&admin, id.0, UserPatch { scopes, disabled })
+            .update_user(&admin, id.0, AccountChanges { scopes, disabled })
             .await?;
         Ok(UserResponse::Ok(Json(user.into())))
     }

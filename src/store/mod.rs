@@ -9,7 +9,9 @@
 //! Refresh tokens are grouped in *families*: logging in starts a family, each
 //! successful refresh uses up the presented token and adds its successor to
 //! the same family. Presenting a used-up token again is treated as theft and
-//! revokes the whole family (see [`RefreshOutcome::Reused`]).
+//! revokes the whole family (see [`RefreshOutcome::Reused`]). That policy is
+//! written once, in the `refresh` module, over a few storage steps each
+//! backend supplies.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,13 +22,17 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 mod migrate;
+mod open;
 pub mod postgres;
+mod refresh;
 pub mod sqlite;
 
 #[cfg(test)]
 mod tests;
 
+pub use open::{OpenError, open};
 pub use postgres::PostgresStore;
+pub use refresh::RefreshOutcome;
 pub use sqlite::SqliteStore;
 
 /// A user account as stored.
@@ -97,37 +103,6 @@ pub struct UserPatch {
     pub scopes: Option<Vec<String>>,
     /// Disable (`Some(true)`) or re-enable (`Some(false)`) the account.
     pub disabled: Option<bool>,
-}
-
-/// Outcome of presenting a refresh token to [`Store::rotate_refresh`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RefreshOutcome {
-    /// The presented token is now used up and its successor is stored in the
-    /// same family.
-    Rotated {
-        /// Owner of the family.
-        user_id: Uuid,
-        /// The family the new token joined.
-        family_id: Uuid,
-        /// The scope granted when the family was started (as given to
-        /// [`Store::create_refresh_family`]).
-        scope: String,
-    },
-    /// No token with that hash is known.
-    Unknown,
-    /// The token is past its expiry time; nothing was changed.
-    Expired,
-    /// The token's family has been revoked (logout, reuse, or the account was
-    /// disabled); nothing was changed.
-    Revoked,
-    /// The token had already been used up: the whole family has now been
-    /// revoked.
-    Reused {
-        /// Owner of the family.
-        user_id: Uuid,
-        /// The family that has just been revoked.
-        family_id: Uuid,
-    },
 }
 
 /// What [`Store::purge_expired`] deleted.

@@ -2,33 +2,32 @@
 //!
 //! All SQL and PostgreSQL-specific behaviour lives here and in the child
 //! modules: connecting and migrating (`connect`), the mapping of PostgreSQL
-//! errors onto [`StoreError`] (`convert`), shared statements (`ops`), failed
-//! logins (`throttle`), and throw-away databases for tests ([`testing`]).
-//! Columns use native types, so values need no conversion. Several instances
-//! may share one database: uniqueness is left to unique indexes, and
-//! [`Store::rotate_refresh`] locks the presented token's row and its family's
-//! row (`SELECT … FOR UPDATE`) for the length of its one transaction.
+//! errors onto [`StoreError`] (`convert`), the storage steps of refresh
+//! families (`families`), and failed logins (`throttle`). Columns use native
+//! types, so values need no conversion. Several instances may share one
+//! database: uniqueness is left to unique indexes, and presenting a refresh
+//! token locks the token's row and its family's row (`SELECT … FOR UPDATE`)
+//! for the length of its one transaction.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::Row;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
+use super::refresh::{self, NewToken};
 use super::{
     NewUser, Purged, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start,
 };
 
 mod connect;
 mod convert;
-mod ops;
-pub mod testing;
+mod families;
 mod throttle;
 
 use convert::{classify, is_email_conflict, user_from_row};
-use ops::{insert_token, revoke_families_of_user, revoke_family};
+use families::{FamilyTransaction, revoke_families_of_user};
 
 /// Pool size used by [`PostgresStore::connect`].
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
@@ -74,6 +73,15 @@ impl PostgresStore {
     /// Later calls fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Starts a transaction for the refresh-family policy.
+    async fn begin_family(&self) -> Result<FamilyTransaction, StoreError> {
+        self.pool
+            .begin()
+            .await
+            .map(FamilyTransaction)
+            .map_err(classify)
     }
 
     /// The underlying pool, for tests that look at the schema directly.
@@ -204,22 +212,18 @@ impl Store for PostgresStore {
         token_hash: &[u8],
         expires_at: DateTime<Utc>,
     ) -> Result<Uuid, StoreError> {
-        let family_id = Uuid::new_v4();
-        let now = Utc::now();
-        let mut tx = self.pool.begin().await.map_err(classify)?;
-        sqlx::query(
-            "INSERT INTO refresh_families (id, user_id, scope, created_at) VALUES ($1, $2, $3, $4)",
+        let first = NewToken {
+            hash: token_hash,
+            expires_at,
+        };
+        refresh::start_family(
+            self.begin_family().await?,
+            user_id,
+            scope,
+            first,
+            Utc::now(),
         )
-        .bind(family_id)
-        .bind(user_id)
-        .bind(scope)
-        .bind(now)
-        .execute(&mut *tx)
         .await
-        .map_err(classify)?;
-        insert_token(&mut tx, family_id, token_hash, now, expires_at).await?;
-        tx.commit().await.map_err(classify)?;
-        Ok(family_id)
     }
 
     async fn rotate_refresh(
@@ -229,70 +233,11 @@ impl Store for PostgresStore {
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
-        // Concurrent presentations of one token queue on its row lock; each
-        // later one then reads the row as the earlier one left it.
-        let row = sqlx::query(
-            "SELECT t.id, t.family_id, t.expires_at, t.used_at, f.user_id, f.scope, \
-             f.revoked_at, u.disabled FROM refresh_tokens t \
-             JOIN refresh_families f ON f.id = t.family_id \
-             JOIN users u ON u.id = f.user_id \
-             WHERE t.token_hash = $1 \
-             FOR UPDATE OF t, f",
-        )
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(classify)?;
-        let Some(row) = row else {
-            tx.rollback().await.map_err(classify)?;
-            return Ok(RefreshOutcome::Unknown);
+        let successor = NewToken {
+            hash: new_hash,
+            expires_at: new_expires_at,
         };
-        let token_id: Uuid = row.try_get("id").map_err(classify)?;
-        let family_id: Uuid = row.try_get("family_id").map_err(classify)?;
-        let user_id: Uuid = row.try_get("user_id").map_err(classify)?;
-        let revoked_at: Option<DateTime<Utc>> = row.try_get("revoked_at").map_err(classify)?;
-        let used_at: Option<DateTime<Utc>> = row.try_get("used_at").map_err(classify)?;
-        let disabled: bool = row.try_get("disabled").map_err(classify)?;
-        let expires_at: DateTime<Utc> = row.try_get("expires_at").map_err(classify)?;
-
-        // A disabled owner counts as revoked even if a family slipped past
-        // the revocation done when disabling (e.g. a login racing with it).
-        if revoked_at.is_some() || disabled {
-            tx.rollback().await.map_err(classify)?;
-            return Ok(RefreshOutcome::Revoked);
-        }
-        let reused = RefreshOutcome::Reused { user_id, family_id };
-        if used_at.is_some() {
-            revoke_family(&mut tx, family_id, now).await?;
-            tx.commit().await.map_err(classify)?;
-            return Ok(reused);
-        }
-        if expires_at <= now {
-            tx.rollback().await.map_err(classify)?;
-            return Ok(RefreshOutcome::Expired);
-        }
-        let marked =
-            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(token_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?
-                .rows_affected();
-        if marked != 1 {
-            revoke_family(&mut tx, family_id, now).await?;
-            tx.commit().await.map_err(classify)?;
-            return Ok(reused);
-        }
-        insert_token(&mut tx, family_id, new_hash, now, new_expires_at).await?;
-        tx.commit().await.map_err(classify)?;
-        let scope: String = row.try_get("scope").map_err(classify)?;
-        Ok(RefreshOutcome::Rotated {
-            user_id,
-            family_id,
-            scope,
-        })
+        refresh::rotate(self.begin_family().await?, token_hash, successor, now).await
     }
 
     async fn revoke_family_of(
@@ -300,19 +245,7 @@ impl Store for PostgresStore {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        // A token never changes family, so finding it and revoking its
-        // family can be one statement.
-        sqlx::query_scalar(
-            "WITH token AS (SELECT family_id FROM refresh_tokens WHERE token_hash = $1), \
-             revoked AS (UPDATE refresh_families SET revoked_at = $2 \
-                 WHERE id IN (SELECT family_id FROM token) AND revoked_at IS NULL) \
-             SELECT EXISTS (SELECT 1 FROM token)",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(classify)
+        refresh::revoke_family_of(self.begin_family().await?, token_hash, now).await
     }
 
     async fn revoke_user_families(

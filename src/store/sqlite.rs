@@ -3,8 +3,8 @@
 //! All SQL and SQLite-specific behaviour lives here and in the child modules:
 //! connection settings (WAL, `synchronous=FULL`, foreign keys, busy timeout),
 //! the text encoding of ids and timestamps and the mapping of SQLite errors
-//! onto [`StoreError`] (`convert`), shared statements (`ops`), and failed
-//! logins (`throttle`). Every write goes through one writer connection, and
+//! onto [`StoreError`] (`convert`), the storage steps of refresh families
+//! (`families`), and failed logins (`throttle`). Every write goes through one writer connection, and
 //! every writing transaction starts with `BEGIN IMMEDIATE`, so it holds the
 //! database's write lock from its first read and concurrent writers queue up
 //! instead of failing half-way.
@@ -17,23 +17,21 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::migrate::{self, migrate_error};
+use super::refresh::{self, NewToken};
 use super::{
     NewUser, Purged, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start,
 };
 
 mod convert;
-mod ops;
+mod families;
 mod throttle;
 
-use convert::{
-    classify, encode_scopes, is_email_conflict, parse_ts, parse_uuid, prepare_file, ts,
-    user_from_row,
-};
-use ops::{insert_token, revoke_families_of_user, revoke_family};
+use convert::{classify, encode_scopes, is_email_conflict, prepare_file, ts, user_from_row};
+use families::{FamilyTransaction, revoke_families_of_user};
 
 /// Pool size used by [`SqliteStore::connect`] for a database file.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
@@ -151,6 +149,11 @@ impl SqliteStore {
             .await
             .map_err(classify)
     }
+
+    /// Starts a write transaction for the refresh-family policy.
+    async fn begin_family(&self) -> Result<FamilyTransaction, StoreError> {
+        self.begin_write().await.map(FamilyTransaction)
+    }
 }
 
 #[async_trait]
@@ -244,7 +247,7 @@ impl Store for SqliteStore {
 
     async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<User>, StoreError> {
         let scopes = patch.scopes.as_deref().map(encode_scopes).transpose()?;
-        let id = id.to_string();
+        let id_text = id.to_string();
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE users SET scopes = COALESCE(?, scopes), disabled = COALESCE(?, disabled) \
@@ -252,7 +255,7 @@ impl Store for SqliteStore {
         )
         .bind(scopes)
         .bind(patch.disabled)
-        .bind(&id)
+        .bind(&id_text)
         .execute(&mut *tx)
         .await
         .map_err(classify)?
@@ -262,10 +265,10 @@ impl Store for SqliteStore {
             return Ok(None);
         }
         if patch.disabled == Some(true) {
-            revoke_families_of_user(&mut tx, &id, Utc::now()).await?;
+            revoke_families_of_user(&mut tx, id, Utc::now()).await?;
         }
         let row = sqlx::query(select_user!("WHERE id = ?"))
-            .bind(&id)
+            .bind(&id_text)
             .fetch_one(&mut *tx)
             .await
             .map_err(classify)?;
@@ -281,29 +284,18 @@ impl Store for SqliteStore {
         token_hash: &[u8],
         expires_at: DateTime<Utc>,
     ) -> Result<Uuid, StoreError> {
-        let family_id = Uuid::new_v4();
-        let now = ts(Utc::now());
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO refresh_families (id, user_id, scope, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(family_id.to_string())
-        .bind(user_id.to_string())
-        .bind(scope)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        insert_token(
-            &mut tx,
-            &family_id.to_string(),
-            token_hash,
-            &now,
+        let first = NewToken {
+            hash: token_hash,
             expires_at,
+        };
+        refresh::start_family(
+            self.begin_family().await?,
+            user_id,
+            scope,
+            first,
+            Utc::now(),
         )
-        .await?;
-        tx.commit().await.map_err(classify)?;
-        Ok(family_id)
+        .await
     }
 
     async fn rotate_refresh(
@@ -313,69 +305,11 @@ impl Store for SqliteStore {
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT t.id, t.family_id, t.expires_at, t.used_at, f.user_id, f.scope, \
-             f.revoked_at, u.disabled FROM refresh_tokens t \
-             JOIN refresh_families f ON f.id = t.family_id \
-             JOIN users u ON u.id = f.user_id \
-             WHERE t.token_hash = ?",
-        )
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(classify)?;
-        let Some(row) = row else {
-            tx.rollback().await.map_err(classify)?;
-            return Ok(RefreshOutcome::Unknown);
+        let successor = NewToken {
+            hash: new_hash,
+            expires_at: new_expires_at,
         };
-        let token_id: String = row.try_get("id").map_err(classify)?;
-        let family: String = row.try_get("family_id").map_err(classify)?;
-        let user: String = row.try_get("user_id").map_err(classify)?;
-        let revoked_at: Option<String> = row.try_get("revoked_at").map_err(classify)?;
-        let used_at: Option<String> = row.try_get("used_at").map_err(classify)?;
-        let disabled: bool = row.try_get("disabled").map_err(classify)?;
-        let expires_at = parse_ts(&row.try_get::<String, _>("expires_at").map_err(classify)?)?;
-        let (user_id, family_id) = (parse_uuid(&user)?, parse_uuid(&family)?);
-
-        // A disabled owner counts as revoked even if a family slipped past
-        // the revocation done when disabling (e.g. a login racing with it).
-        if revoked_at.is_some() || disabled {
-            tx.rollback().await.map_err(classify)?;
-            return Ok(RefreshOutcome::Revoked);
-        }
-        let now_text = ts(now);
-        let reused = RefreshOutcome::Reused { user_id, family_id };
-        if used_at.is_some() {
-            revoke_family(&mut tx, &family, &now_text).await?;
-            tx.commit().await.map_err(classify)?;
-            return Ok(reused);
-        }
-        if expires_at <= now {
-            tx.rollback().await.map_err(classify)?;
-            return Ok(RefreshOutcome::Expired);
-        }
-        let marked =
-            sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL")
-                .bind(&now_text)
-                .bind(&token_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?
-                .rows_affected();
-        if marked != 1 {
-            revoke_family(&mut tx, &family, &now_text).await?;
-            tx.commit().await.map_err(classify)?;
-            return Ok(reused);
-        }
-        insert_token(&mut tx, &family, new_hash, &now_text, new_expires_at).await?;
-        tx.commit().await.map_err(classify)?;
-        let scope: String = row.try_get("scope").map_err(classify)?;
-        Ok(RefreshOutcome::Rotated {
-            user_id,
-            family_id,
-            scope,
-        })
+        refresh::rotate(self.begin_family().await?, token_hash, successor, now).await
     }
 
     async fn revoke_family_of(
@@ -383,20 +317,7 @@ impl Store for SqliteStore {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let family: Option<String> =
-            sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = ?")
-                .bind(token_hash)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(classify)?;
-        let Some(family) = family else {
-            tx.rollback().await.map_err(classify)?;
-            return Ok(false);
-        };
-        revoke_family(&mut tx, &family, &ts(now)).await?;
-        tx.commit().await.map_err(classify)?;
-        Ok(true)
+        refresh::revoke_family_of(self.begin_family().await?, token_hash, now).await
     }
 
     async fn revoke_user_families(
@@ -405,7 +326,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await.map_err(classify)?;
-        revoke_families_of_user(&mut conn, &user_id.to_string(), now).await
+        revoke_families_of_user(&mut conn, user_id, now).await
     }
 
     async fn record_throttle_event(

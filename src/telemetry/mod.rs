@@ -4,6 +4,8 @@
 
 pub mod metrics;
 
+use std::net::IpAddr;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -26,4 +28,10 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .init(),
     }
+}
+
+/// A client address as a log field: the address, or `-` when none is known
+/// (the command line, the first-start bootstrap).
+pub fn client_field(client: Option<IpAddr>) -> String {
+    client.map_or_else(|| "-".to_owned(), |ip| ip.to_canonical().to_string())
 }

@@ -1,13 +1,48 @@
-//! Integration tests: each starts the real server on port 0 with a fresh
-//! database and keys folder, and talks HTTP to it.
+//! Integration tests: each starts the real server (in-process on port 0, or
+//! the `sigil` binary as an operator runs it) with a fresh database and keys
+//! folder, and talks HTTP to it.
 //!
-//! The modules that exercise storage run twice: in `sqlite` always, and in
-//! `postgres` when `SIGIL_TEST_POSTGRES_URL` was set at build time (see
-//! `src/build.rs`); otherwise one ignored test says they were skipped. The
-//! other modules test what does not depend on the database.
+//! # Where a test lives
+//!
+//! The folders say what they cover:
+//!
+//! - `accounts/`: register, login, refresh, `/me`, the admin routes, and what
+//!   the database must decide under concurrency.
+//! - `abuse/`: throttling of logins and registrations, floods, proxies, and
+//!   administrators who would lock themselves out.
+//! - `http/`: requests as such (malformed, oversized, hostile, unknown
+//!   routes, request ids, health) and the published documents (OpenAPI,
+//!   Swagger UI, RFC 8414 metadata).
+//! - `tokens/`: the access token's shape, every rejection rule, forgeries,
+//!   the mutation property test, the JWK Set.
+//! - `keys/`: `sigil keys …` and `scripts/rotate-keys.sh`, rotation under
+//!   traffic, reloads of the keys folder.
+//! - `ops/`: the binary as operators run it: settings and their defaults,
+//!   `.env`, users create, signals, logs, metrics; with PostgreSQL, several
+//!   instances on one database and losing the database.
+//! - `interop/`: third-party tools against sigil: a browser on Swagger UI,
+//!   PyJWT and jose, schemathesis.
+//! - `helpers/`: `spawn_app`, `ServerProcess`, request and signing helpers,
+//!   PostgreSQL test databases, and [`helpers::skip`].
+//!
+//! # One mechanism for the two backends
+//!
+//! A file whose behaviour depends on storage is listed in [`per_backend!`]
+//! below instead of in its folder's `mod.rs`: the macro compiles it twice,
+//! as `sqlite::<area>::<file>` and `postgres::<area>::<file>`, each with a
+//! `super::helpers` whose `spawn_app()`/`spawn_app_with()` start the server
+//! on that backend and `BACKEND` names it. Such a test starts with
+//! `let Some(app) = spawn_app().await else { return };`. Files that only make
+//! sense on PostgreSQL (several instances on one database, losing the
+//! database) are listed under `postgres_only`.
+//!
+//! Which backends run is decided when the tests run, not when they are built:
+//! a PostgreSQL test makes its own database on the server named by
+//! `SIGIL_TEST_POSTGRES_URL` and drops it when it ends, passed or failed.
+//! When the variable is unset it prints `SKIPPED:` and passes, or fails under
+//! `CI=true` ([`helpers::skip`], the same rule as every other missing tool).
 
-// The storage-dependent modules are compiled once per backend on purpose
-// (`sqlite/mod.rs`, `postgres/mod.rs` include the same files).
+// The storage-dependent files are compiled once per backend on purpose.
 #![allow(clippy::duplicate_mod)]
 
 mod helpers;
@@ -24,45 +59,72 @@ macro_rules! backend_helpers {
             #[allow(dead_code)]
             pub const BACKEND: Backend = $backend;
 
-            /// A server on this backend with default options.
+            /// A server on this backend with default options, or `None`
+            /// when the backend is not there and the test is skipped.
             #[allow(dead_code)]
-            pub async fn spawn_app() -> TestApp {
+            pub async fn spawn_app() -> Option<TestApp> {
                 spawn_app_on($backend, Options::default()).await
             }
 
-            /// A server on this backend.
+            /// A server on this backend, or `None` when the backend is not
+            /// there and the test is skipped.
             #[allow(dead_code)]
-            pub async fn spawn_app_with(options: Options) -> TestApp {
+            pub async fn spawn_app_with(options: Options) -> Option<TestApp> {
                 spawn_app_on($backend, options).await
             }
         }
     };
 }
 
-mod sqlite;
+/// Compiles each listed `<area>/<file>.rs` once per backend (see the module
+/// docs). `#[path = "."]` makes `sqlite::accounts::login` load
+/// `tests/api/accounts/login.rs`, the same file as `postgres::accounts::login`.
+macro_rules! per_backend {
+    (
+        both { $($area:ident: [$($file:ident),* $(,)?]),* $(,)? }
+        postgres_only { $($pg_area:ident: [$($pg_file:ident),* $(,)?]),* $(,)? }
+    ) => {
+        #[path = "."]
+        mod sqlite {
+            backend_helpers!(crate::helpers::Backend::Sqlite);
+            $(mod $area {
+                use super::helpers;
+                $(mod $file;)*
+            })*
+        }
 
-#[cfg(sigil_postgres_tests)]
-mod outage;
-#[cfg(sigil_postgres_tests)]
-mod postgres;
+        #[path = "."]
+        mod postgres {
+            backend_helpers!(crate::helpers::Backend::Postgres);
+            $(mod $area {
+                use super::helpers;
+                $(mod $file;)*
+            })*
+            $(mod $pg_area {
+                use super::helpers;
+                $(mod $pg_file;)*
+            })*
+        }
+    };
+}
 
-#[cfg(not(sigil_postgres_tests))]
-#[test]
-#[ignore = "SKIPPED: SIGIL_TEST_POSTGRES_URL is not set, so the PostgreSQL half of the suite was not built"]
-fn postgres_suite_skipped() {}
+per_backend! {
+    both {
+        accounts: [admin, concurrency, login, refresh, register],
+        abuse: [privileges, throttling],
+        http: [requests],
+        tokens: [claims, rejections],
+    }
+    postgres_only {
+        ops: [multi_instance, outage, test_databases],
+    }
+}
 
-mod browser;
-mod cli;
-mod contract;
-mod discovery;
-mod forgery;
-mod hostile_input;
+// Files that do not depend on the database (each folder's `mod.rs` lists them).
+mod http;
 mod interop;
-mod jwks;
-mod keys_cli;
-mod log_hygiene;
-mod metrics;
-mod reload;
-mod rotation;
-mod token_mutations;
+mod keys;
+mod ops;
+mod tokens;
+
 mod verifier;

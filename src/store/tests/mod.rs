@@ -1,14 +1,12 @@
 //! Behaviour tests of the store, on both backends.
 //!
-//! Every test in `users`, `refresh` and `throttle` is an `async fn(SharedStore)`
-//! that [`on_every_backend!`] turns into two tests: `…::sqlite::NAME` on a
-//! fresh temporary SQLite file, and `…::postgres::NAME` on a fresh database
-//! of its own on the server named by `SIGIL_TEST_POSTGRES_URL` (e.g.
-//! `postgres://postgres@127.0.0.1:5432/test`). Without that variable the
-//! PostgreSQL tests are compiled as ignored (the build script sets
-//! `sigil_postgres_tests` only when it is set), so `cargo test` lists them as
-//! `ignored`; should one run anyway (`--include-ignored`), it prints a
-//! `SKIPPED` line past the test harness's output capture and returns.
+//! Every test in `users`, `refresh`, `purge` and `throttle` is an
+//! `async fn(SharedStore)` that [`on_every_backend!`] turns into two tests:
+//! `…::sqlite::NAME` on a fresh temporary SQLite file, and
+//! `…::postgres::NAME` on a fresh database of its own on the server named by
+//! `SIGIL_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`),
+//! read when the test runs. Without that variable each PostgreSQL test prints
+//! a `SKIPPED:` line and passes, or fails under `CI=true` (see `database`).
 //! `lifecycle` and `postgres_lifecycle` test what only one backend has.
 
 use std::future::Future;
@@ -18,7 +16,8 @@ use chrono::{DateTime, Duration, Utc};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use super::postgres::testing::{drop_database, fresh_database};
+use database::TestDatabase;
+
 use super::{NewUser, PostgresStore, RefreshOutcome, SharedStore, SqliteStore, Store};
 
 /// Declares, for each named `async fn(SharedStore)` of the current module, a
@@ -40,10 +39,6 @@ macro_rules! on_every_backend {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[cfg_attr(
-                    not(sigil_postgres_tests),
-                    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
-                )]
                 async fn $name() {
                     crate::store::tests::on_postgres(module_path!(), stringify!($name), super::$name)
                         .await;
@@ -53,15 +48,13 @@ macro_rules! on_every_backend {
     };
 }
 
+mod database;
 mod lifecycle;
 mod postgres_lifecycle;
 mod purge;
 mod refresh;
 mod throttle;
 mod users;
-
-/// The environment variable naming the PostgreSQL server for tests.
-const POSTGRES_URL_VAR: &str = "SIGIL_TEST_POSTGRES_URL";
 
 /// A store on a new database file inside a not-yet-existing subdirectory.
 async fn fresh() -> (TempDir, String, SqliteStore) {
@@ -86,41 +79,14 @@ where
 async fn on_postgres<F, Fut>(module: &str, name: &str, test: F)
 where
     F: FnOnce(SharedStore) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = ()>,
 {
-    let Some(base) = postgres_base_url(&format!("{module}::{name}")) else {
+    let Some(db) = TestDatabase::create(&format!("{module}::{name}")).await else {
         return;
     };
-    let url = fresh_database(&base).await.expect("create a test database");
-    let store = PostgresStore::connect(&url).await.expect("connect");
-    let outcome = tokio::spawn(test(Arc::new(store.clone()))).await;
+    let store = PostgresStore::connect(db.url()).await.expect("connect");
+    test(Arc::new(store.clone())).await;
     store.close().await;
-    if let Err(e) = drop_database(&base, &url).await {
-        eprintln!("could not drop the test database: {e}");
-    }
-    if let Err(e) = outcome {
-        match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => panic!("test task failed: {e}"),
-        }
-    }
-}
-
-/// The PostgreSQL server for tests, or `None` after printing a `SKIPPED`
-/// line for `test` straight to stderr (past the harness's output capture, so
-/// it shows even for a passing test).
-fn postgres_base_url(test: &str) -> Option<String> {
-    match std::env::var(POSTGRES_URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: {POSTGRES_URL_VAR} is not set, so this PostgreSQL test did not run"
-            );
-            None
-        }
-    }
 }
 
 fn new_user(email: &str) -> NewUser {

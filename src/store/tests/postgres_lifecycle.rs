@@ -1,36 +1,31 @@
 //! Tests of connecting to PostgreSQL: concurrent start-ups and migrations,
 //! the schema's types, closing, unreachable servers, and the fresh-database
-//! helper for tests. Those that need a server are ignored without
-//! `SIGIL_TEST_POSTGRES_URL` (see the parent module).
+//! helper for tests. Those that need a server skip loudly without
+//! `SIGIL_TEST_POSTGRES_URL`, and fail under `CI=true` (see `database`).
 
 use std::time::{Duration, Instant};
 
-use super::postgres_base_url;
+use sqlx::Connection;
+
+use super::database::{TestDatabase, drop_database, fresh_database};
 use crate::store::migrate;
-use crate::store::postgres::testing::{drop_database, fresh_database};
 use crate::store::{PostgresStore, Store, StoreError};
 
-/// A fresh database on the test server, or `None` (reported) without one.
-async fn fresh(test: &str) -> Option<(String, String)> {
-    let base = postgres_base_url(&format!("{}::{test}", module_path!()))?;
-    let url = fresh_database(&base).await.expect("create a test database");
-    Some((base, url))
+/// A fresh database on the test server for `test`, dropped with the value,
+/// or `None` (reported) without a server.
+async fn fresh(test: &str) -> Option<TestDatabase> {
+    TestDatabase::create(&format!("{}::{test}", module_path!())).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[cfg_attr(
-    not(sigil_postgres_tests),
-    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
-)]
 async fn instances_starting_at_once_on_a_new_database_migrate_it_once() {
-    let Some((base, url)) =
-        fresh("instances_starting_at_once_on_a_new_database_migrate_it_once").await
+    let Some(db) = fresh("instances_starting_at_once_on_a_new_database_migrate_it_once").await
     else {
         return;
     };
     let starts: Vec<_> = (0..8)
         .map(|_| {
-            let url = url.clone();
+            let url = db.url().to_owned();
             tokio::spawn(async move { PostgresStore::connect(&url).await })
         })
         .collect();
@@ -38,7 +33,9 @@ async fn instances_starting_at_once_on_a_new_database_migrate_it_once() {
     for start in starts {
         stores.push(start.await.unwrap().expect("every instance starts"));
     }
-    let again = PostgresStore::connect(&url).await.expect("a later start");
+    let again = PostgresStore::connect(db.url())
+        .await
+        .expect("a later start");
 
     let applied: Vec<(i64, bool)> =
         sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
@@ -54,19 +51,14 @@ async fn instances_starting_at_once_on_a_new_database_migrate_it_once() {
     for store in stores.iter().chain([&again]) {
         store.close().await;
     }
-    drop_database(&base, &url).await.unwrap();
 }
 
 #[tokio::test]
-#[cfg_attr(
-    not(sigil_postgres_tests),
-    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
-)]
 async fn the_postgres_schema_uses_native_types() {
-    let Some((base, url)) = fresh("the_postgres_schema_uses_native_types").await else {
+    let Some(db) = fresh("the_postgres_schema_uses_native_types").await else {
         return;
     };
-    let store = PostgresStore::connect(&url).await.unwrap();
+    let store = PostgresStore::connect(db.url()).await.unwrap();
     let types: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT table_name::text, column_name::text, udt_name::text \
          FROM information_schema.columns WHERE table_schema = 'public' \
@@ -94,52 +86,79 @@ async fn the_postgres_schema_uses_native_types() {
         ]
     );
     store.close().await;
-    drop_database(&base, &url).await.unwrap();
 }
 
 #[tokio::test]
-#[cfg_attr(
-    not(sigil_postgres_tests),
-    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
-)]
 async fn a_closed_postgres_store_is_unavailable_and_errors_show_no_details() {
-    let Some((base, url)) =
-        fresh("a_closed_postgres_store_is_unavailable_and_errors_show_no_details").await
+    let Some(db) = fresh("a_closed_postgres_store_is_unavailable_and_errors_show_no_details").await
     else {
         return;
     };
-    let store = PostgresStore::connect(&url).await.unwrap();
+    let store = PostgresStore::connect(db.url()).await.unwrap();
     store.ping().await.unwrap();
     store.close().await;
     let err = store.ping().await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert_eq!(err.to_string(), "database unavailable");
-    drop_database(&base, &url).await.unwrap();
 }
 
 #[tokio::test]
-#[cfg_attr(
-    not(sigil_postgres_tests),
-    ignore = "SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL skipped"
-)]
 async fn fresh_databases_are_separate_and_only_they_can_be_dropped() {
-    let Some((base, first)) =
-        fresh("fresh_databases_are_separate_and_only_they_can_be_dropped").await
-    else {
+    let Some(db) = fresh("fresh_databases_are_separate_and_only_they_can_be_dropped").await else {
         return;
     };
-    let second = fresh_database(&base).await.unwrap();
-    assert_ne!(first, second);
-    let store = PostgresStore::connect(&first).await.unwrap();
+    let base = db.base_url();
+    let second = fresh_database(base).await.unwrap();
+    assert_ne!(db.url(), second);
+    let store = PostgresStore::connect(db.url()).await.unwrap();
     store.ping().await.unwrap();
 
     // Dropping disconnects the store's pooled connections.
-    drop_database(&base, &first).await.unwrap();
-    drop_database(&base, &second).await.unwrap();
-    let gone = PostgresStore::connect(&first).await.unwrap_err();
+    drop_database(base, db.url()).await.unwrap();
+    drop_database(base, &second).await.unwrap();
+    let gone = PostgresStore::connect(db.url()).await.unwrap_err();
     assert!(matches!(gone, StoreError::Other(_)), "{gone:?}");
-    let refused = drop_database(&base, &base).await.unwrap_err();
-    assert!(matches!(refused, StoreError::Other(_)), "{refused:?}");
+    let refused = drop_database(base, base).await.unwrap_err();
+    assert!(
+        matches!(refused, sqlx::Error::Configuration(_)),
+        "{refused:?}"
+    );
+    // Dropping what is already gone (as the guard does now) is no error.
+    drop_database(base, db.url()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_test_database_is_dropped_when_its_test_panics() {
+    let test = "a_test_database_is_dropped_when_its_test_panics";
+    let Some(db) = fresh(test).await else {
+        return;
+    };
+    let base = db.base_url().to_owned();
+    let (made, made_url) = std::sync::mpsc::channel();
+    let failing = tokio::spawn(async move {
+        let inner = fresh(&format!("{test} (inner)")).await.unwrap();
+        PostgresStore::connect(inner.url())
+            .await
+            .unwrap()
+            .ping()
+            .await
+            .unwrap();
+        made.send(inner.url().to_owned()).unwrap();
+        panic!("a test failing while its database is in use");
+    });
+
+    let outcome = failing.await.unwrap_err();
+    assert!(outcome.is_panic(), "{outcome:?}");
+    let url = made_url.try_recv().expect("the database was made and used");
+    let name = url.rsplit('/').next().unwrap();
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(!exists, "{name} is left behind");
 }
 
 #[tokio::test]

@@ -1,0 +1,155 @@
+//! The PostgreSQL backend's storage steps for refresh-token families
+//! ([`FamilyWrite`]), and the revocation of a user's families.
+//!
+//! [`FamilyWrite::find_token`] locks the presented token's row and its
+//! family's row (`SELECT … FOR UPDATE OF t, f`) until the transaction ends:
+//! concurrent presentations of one token, from any instance, queue on that
+//! lock, and each later one then reads the rows as the earlier one left them.
+//! A logout or a disabling of the owner queues on the family's row the same
+//! way.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgConnection;
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::convert::classify;
+use crate::store::StoreError;
+use crate::store::refresh::{FamilyWrite, NewToken, StoredToken};
+
+/// An open transaction on refresh families.
+pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Postgres>);
+
+impl FamilyWrite for FamilyTransaction {
+    async fn find_token(&mut self, token_hash: &[u8]) -> Result<Option<StoredToken>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.id, t.family_id, t.expires_at, t.used_at, f.user_id, f.scope, \
+             f.revoked_at IS NOT NULL AS family_revoked, u.disabled FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family_id \
+             JOIN users u ON u.id = f.user_id \
+             WHERE t.token_hash = $1 \
+             FOR UPDATE OF t, f",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(classify)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(StoredToken {
+            id: row.try_get("id").map_err(classify)?,
+            family_id: row.try_get("family_id").map_err(classify)?,
+            user_id: row.try_get("user_id").map_err(classify)?,
+            scope: row.try_get("scope").map_err(classify)?,
+            expires_at: row.try_get("expires_at").map_err(classify)?,
+            used_at: row.try_get("used_at").map_err(classify)?,
+            family_revoked: row.try_get("family_revoked").map_err(classify)?,
+            owner_disabled: row.try_get("disabled").map_err(classify)?,
+        }))
+    }
+
+    async fn insert_family(
+        &mut self,
+        family_id: Uuid,
+        user_id: Uuid,
+        scope: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_families (id, user_id, scope, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(family_id)
+        .bind(user_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn insert_token(
+        &mut self,
+        family_id: Uuid,
+        token: NewToken<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, family_id, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(Uuid::new_v4())
+        .bind(family_id)
+        .bind(token.hash)
+        .bind(now)
+        .bind(token.expires_at)
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn use_up(
+        &mut self,
+        token_id: Uuid,
+        family_id: Uuid,
+        successor: NewToken<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let marked =
+            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(token_id)
+                .execute(&mut *self.0)
+                .await
+                .map_err(classify)?
+                .rows_affected();
+        if marked != 1 {
+            return Ok(false);
+        }
+        self.insert_token(family_id, successor, now).await?;
+        Ok(true)
+    }
+
+    async fn revoke_family(
+        &mut self,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        self.0.commit().await.map_err(classify)
+    }
+
+    async fn rollback(self) -> Result<(), StoreError> {
+        self.0.rollback().await.map_err(classify)
+    }
+}
+
+/// Marks every live family of a user revoked.
+pub(super) async fn revoke_families_of_user(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE refresh_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map_err(classify)?;
+    Ok(())
+}

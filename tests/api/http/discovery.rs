@@ -1,0 +1,147 @@
+//! Swagger UI, the OpenAPI document and RFC 8414 metadata.
+
+use serde_json::Value;
+
+use crate::helpers::{Options, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_with_its_security() {
+    let app = spawn_app().await;
+
+    let resp = app.get("/openapi.json", None).await;
+
+    assert_eq!(resp.status(), 200);
+    let doc: Value = resp.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/auth/register", "post"),
+        ("/auth/login", "post"),
+        ("/auth/refresh", "post"),
+        ("/auth/logout", "post"),
+        ("/me", "get"),
+        ("/admin/users", "get"),
+        ("/admin/users/{id}", "patch"),
+        ("/.well-known/jwks.json", "get"),
+        ("/.well-known/oauth-authorization-server", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    for hidden in [
+        "/docs",
+        "/openapi.json",
+        "/.well-known/openid-configuration",
+    ] {
+        assert!(
+            !paths.contains_key(hidden),
+            "{hidden} should not be documented"
+        );
+    }
+    let scheme = &doc["components"]["securitySchemes"]["sigil"];
+    assert_eq!(scheme["type"], "oauth2");
+    assert_eq!(scheme["flows"]["password"]["tokenUrl"], "/auth/login");
+    assert!(scheme["flows"]["password"]["scopes"]["admin"].is_string());
+    assert_eq!(
+        paths["/admin/users"]["get"]["security"][0]["sigil"],
+        serde_json::json!(["admin"])
+    );
+    assert!(paths["/me"]["get"]["security"][0]["sigil"].is_array());
+    assert_eq!(doc["components"]["schemas"]["Problem"]["type"], "object");
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_at_docs() {
+    let app = spawn_app().await;
+
+    let resp = app.get("/docs", None).await;
+
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("swagger"), "Swagger UI page");
+}
+
+#[tokio::test]
+async fn authorization_server_metadata_is_truthful_and_served_at_both_addresses() {
+    let app = spawn_app().await;
+
+    let a: Value = app
+        .get("/.well-known/oauth-authorization-server", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = app
+        .get("/.well-known/openid-configuration", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(a, b);
+    // By default the issuer is `http://` + the address the server listens
+    // on, which is the one this test dialed.
+    assert_eq!(a["issuer"], app.address);
+    assert_eq!(
+        a["jwks_uri"],
+        format!("{}/.well-known/jwks.json", app.address)
+    );
+    assert_eq!(a["token_endpoint"], format!("{}/auth/login", app.address));
+    assert_eq!(
+        a["grant_types_supported"],
+        serde_json::json!(["password", "refresh_token"])
+    );
+    assert_eq!(
+        a["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["none"])
+    );
+    assert_eq!(
+        a["scopes_supported"],
+        serde_json::json!(["profile", "admin"])
+    );
+    let jwks = app
+        .client
+        .get(a["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200, "the published jwks_uri works");
+}
+
+#[tokio::test]
+async fn metadata_names_the_configured_issuer_and_urls_under_it() {
+    const ISSUER: &str = "https://issuer.test/tenant-a";
+    let app = spawn_app_with(Options {
+        tweak: Box::new(|s| s.issuer = Some(ISSUER.to_owned())),
+        ..Options::default()
+    })
+    .await;
+
+    let a: Value = app
+        .get("/.well-known/oauth-authorization-server", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(a["issuer"], ISSUER);
+    assert_eq!(
+        a["jwks_uri"],
+        "https://issuer.test/tenant-a/.well-known/jwks.json"
+    );
+    assert_eq!(
+        a["token_endpoint"],
+        "https://issuer.test/tenant-a/auth/login"
+    );
+}

@@ -1,0 +1,238 @@
+//! Third-party verifiers accept sigil's tokens: PyJWT's `PyJWKClient` and
+//! Node's `jose` (`createRemoteJWKSet` + `jwtVerify`) fetch the live JWK Set
+//! and check signature, `iss`, `aud`, algorithm and (jose) `typ`.
+//!
+//! The scripts are in `tests/interop/`; `.ci/run` installs what they need (a
+//! venv at `target/interop-venv`, `npm ci` in `tests/interop`). Where a
+//! verifier is missing, its test is skipped (`helpers::skip`: SKIPPED outside
+//! CI, a failure under `CI=true`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sigil::keys::Algorithm;
+
+use crate::helpers::skip::skip;
+use crate::helpers::{Options, TestApp, b64, segment, spawn_app_with};
+
+/// The audience the servers under test put in `aud`; not the issuer, so a
+/// verifier that confused the two would be caught.
+const AUDIENCE: &str = "https://api.interop.example";
+
+/// Exit status of a script that verified the token.
+const VALID: i32 = 0;
+/// Exit status of a script that rejected the token (2 means it could not run).
+const REJECTED: i32 = 3;
+
+/// A verifier run as a child process.
+struct Verifier {
+    name: &'static str,
+    program: PathBuf,
+    script: PathBuf,
+}
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// PyJWT from the venv `.ci/run` makes (`SIGIL_INTEROP_VENV` to use another).
+fn pyjwt() -> Result<Verifier, String> {
+    let venv = std::env::var_os("SIGIL_INTEROP_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv"));
+    let python = venv.join("bin/python");
+    let probe = Command::new(&python)
+        .args(["-c", "import jwt, cryptography"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match probe {
+        Ok(status) if status.success() => Ok(Verifier {
+            name: "PyJWT",
+            program: python,
+            script: interop_dir().join("verify_pyjwt.py"),
+        }),
+        _ => Err(format!(
+            "no PyJWT[crypto] in {} (.ci/run creates it)",
+            venv.display()
+        )),
+    }
+}
+
+/// jose from `tests/interop/node_modules`, run by the `node` on PATH.
+fn jose() -> Result<Verifier, String> {
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !node_ok {
+        return Err("node is not on PATH".into());
+    }
+    let jose = interop_dir().join("node_modules/jose/package.json");
+    if !jose.exists() {
+        return Err(format!(
+            "{} is missing (run `npm ci` in tests/interop; .ci/run does it)",
+            jose.display()
+        ));
+    }
+    Ok(Verifier {
+        name: "jose",
+        program: PathBuf::from("node"),
+        script: interop_dir().join("verify_jose.mjs"),
+    })
+}
+
+impl Verifier {
+    /// Runs the script on `token` against `app`'s JWK Set; returns its exit
+    /// status and what it printed.
+    async fn check(&self, app: &TestApp, audience: &str, token: &str) -> (i32, String) {
+        let mut command = Command::new(&self.program);
+        command
+            .arg(&self.script)
+            .args([
+                &app.url("/.well-known/jwks.json"),
+                &app.issuer,
+                audience,
+                token,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Blocking wait off the runtime thread: the server answers the script's
+        // JWKS request on this same runtime.
+        tokio::task::spawn_blocking(move || run_bounded(command, Duration::from_secs(60)))
+            .await
+            .unwrap()
+    }
+
+    async fn assert_accepts(&self, app: &TestApp, token: &str, what: &str) {
+        let (code, output) = self.check(app, AUDIENCE, token).await;
+        assert_eq!(code, VALID, "{} should accept {what}: {output}", self.name);
+    }
+
+    async fn assert_rejects(&self, app: &TestApp, audience: &str, token: &str, what: &str) {
+        let (code, output) = self.check(app, audience, token).await;
+        assert_eq!(
+            code, REJECTED,
+            "{} should reject {what}: {output}",
+            self.name
+        );
+    }
+}
+
+/// Runs `command` to completion within `limit` (killed and failed after it).
+fn run_bounded(mut command: Command, limit: Duration) -> (i32, String) {
+    let mut child = command.spawn().expect("verifier starts");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("verifier did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The scripts print one line each; it fits in the pipe while they run.
+    let mut output = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    (status.code().unwrap_or(-1), output.trim().to_owned())
+}
+
+/// `token` with its payload changed to grant `admin`; header and signature kept.
+fn with_admin_scope(token: &str) -> String {
+    let mut claims = segment(token, 1);
+    claims["scope"] = "profile admin".into();
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(claims.to_string().as_bytes()),
+        parts[2]
+    );
+    assert_ne!(forged, token);
+    forged
+}
+
+/// For each algorithm: a fresh token verifies; a tampered one and one checked
+/// against another audience are rejected; and (RS256, which the test can sign
+/// itself) a validly signed token whose `typ` is not `at+jwt` is rejected.
+async fn verifier_accepts_sigil_tokens_and_rejects_forgeries(verifier: Verifier) {
+    for (alg, alg_name) in [(Algorithm::Rs256, "RS256"), (Algorithm::EdDsa, "EdDSA")] {
+        let app = spawn_app_with(Options {
+            alg,
+            tweak: Box::new(|s| s.audience = Some(AUDIENCE.to_owned())),
+        })
+        .await;
+        let (_, token, _) = app.signed_up_user().await;
+        assert_eq!(segment(&token, 0)["alg"], alg_name);
+        assert_eq!(segment(&token, 1)["aud"], AUDIENCE);
+
+        verifier
+            .assert_accepts(&app, &token, &format!("a fresh {alg_name} token"))
+            .await;
+        verifier
+            .assert_rejects(
+                &app,
+                AUDIENCE,
+                &with_admin_scope(&token),
+                &format!("a {alg_name} token whose payload was changed"),
+            )
+            .await;
+        verifier
+            .assert_rejects(
+                &app,
+                "https://another-api.example",
+                &token,
+                &format!("a {alg_name} token checked for another audience"),
+            )
+            .await;
+        if alg == Algorithm::Rs256 {
+            // Correctly signed by sigil's key, but not typed as an access token.
+            let mut header = segment(&token, 0);
+            header["typ"] = "JWT".into();
+            let plain_jwt = app.sign_with_active_key(&header, &segment(&token, 1));
+            verifier
+                .assert_rejects(
+                    &app,
+                    AUDIENCE,
+                    &plain_jwt,
+                    "a signed token whose typ is JWT",
+                )
+                .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn pyjwt_accepts_sigil_tokens_and_rejects_tampered_or_misaddressed_ones() {
+    match pyjwt() {
+        Ok(verifier) => verifier_accepts_sigil_tokens_and_rejects_forgeries(verifier).await,
+        Err(why) => skip(&why),
+    }
+}
+
+#[tokio::test]
+async fn jose_accepts_sigil_tokens_and_rejects_tampered_or_misaddressed_ones() {
+    match jose() {
+        Ok(verifier) => verifier_accepts_sigil_tokens_and_rejects_forgeries(verifier).await,
+        Err(why) => skip(&why),
+    }
+}

@@ -1,0 +1,10 @@
+//! The binary as operators run it. `multi_instance.rs`, `outage.rs` and
+//! `test_databases.rs` need PostgreSQL (listed in `per_backend!` in
+//! `main.rs`, not here).
+
+use crate::helpers;
+
+mod cli;
+mod log_hygiene;
+mod metrics;
+mod settings;
