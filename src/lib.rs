@@ -39,15 +39,28 @@
 //! `tests/api/` (one binary, real server on port 0), the fuzz targets in
 //! `tests/fuzz/`, the operator's and benchmark scripts in `scripts/`.
 
+#[cfg(feature = "server")]
 pub mod accounts;
+#[cfg(feature = "server")]
 pub mod cli;
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
 pub mod http;
+pub mod jose;
+#[cfg(feature = "server")]
 pub mod keys;
+#[cfg(feature = "server")]
 pub mod password;
+#[cfg(feature = "server")]
 pub mod reload;
+#[cfg(feature = "server")]
 pub mod startup;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
 pub mod telemetry;
+#[cfg(feature = "server")]
 pub mod token;
+#[cfg(feature = "verify")]
 pub mod verify;

@@ -15,8 +15,7 @@ use secrecy::SecretString;
 
 use crate::keys::Algorithm;
 
-/// Leeway applied to `exp`, `nbf` and `iat` when verifying access tokens (SPEC §3).
-pub const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
+pub use crate::jose::CLOCK_LEEWAY;
 
 mod args;
 pub use args::{DatabaseArgs, HashingArgs, KeyArgs, ServeArgs};

@@ -55,6 +55,7 @@ mod browser;
 mod cli;
 mod contract;
 mod discovery;
+mod downstream;
 mod forgery;
 mod hostile_input;
 mod interop;
