@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::keys::Algorithm;
+use crate::jose::Algorithm;
 
 pub use crate::jose::CLOCK_LEEWAY;
 
