@@ -12,7 +12,7 @@
 //!
 //! | rank | module | what it is for | may use |
 //! |---|---|---|---|
-//! | 0 | `jose` | JOSE without sigil: base64url, `Algorithm`, JWK / JWK Set, compact JWS, access-token claims, `CLOCK_LEEWAY` | — |
+//! | 0 | [`jose`] | JOSE without sigil: base64url, `Algorithm`, JWK / JWK Set, compact JWS, access-token claims, `CLOCK_LEEWAY` | — |
 //! | 1 | [`verify`] | for other services: checks sigil's tokens offline against the published JWK Set | `jose` |
 //! | 1 | [`config`] | settings: flags, `SIGIL_*` variables, defaults, one-line errors; plain values only | `jose` |
 //! | 1 | [`keys`] | signing keys: generation, the keys folder, the [`Keyring`](keys::Keyring) | `jose` |
@@ -23,7 +23,7 @@
 //! | 3 | [`reload`] | keeps a running server's key set current | `config`, `keys`, `telemetry` |
 //! | 4 | [`accounts`] | the domain: register, log in, refresh, authenticate, manage users | everything below |
 //! | 5 | [`http`] | routes, OpenAPI, bearer extractor, problem+json, middleware | everything below but `store` |
-//! | 5 | [`cli`] | `users create`, `keys …`, `bench crypto` | everything below |
+//! | 5 | [`cli`] | `users create`, `keys …` | everything below but `http` |
 //! | 6 | [`startup`] | wires it all into an [`Application`](startup::Application) | everything |
 //!
 //! Crypto, keys and storage know nothing about HTTP. Where does new code
@@ -33,10 +33,14 @@
 //! terms ([`accounts::AccountError`], [`accounts::Field`]) and hands out
 //! [`accounts::Account`], never the stored user with its password hash.
 //! Settings are plain values in [`config`]; the layer that uses one builds its
-//! working parts from it. Only [`verify`] and `jose` are compiled without the
-//! `server` feature. Until `jose` exists, what it will hold lives in `keys`,
-//! `token` and `config`, and `tests/layers.rs` lists those few edges as
-//! pending.
+//! working parts from it.
+//!
+//! Features: `server` (default) compiles every module but [`jose`] and
+//! [`verify`]; a downstream service depends on sigil with
+//! `default-features = false, features = ["verify"]` (or `verify-tower`,
+//! `verify-poem` for the middleware) and compiles only those two, with no
+//! web framework, database driver or password hashing (the test
+//! `downstream::lightness` in `tests/api/` checks the dependency tree).
 //!
 //! Follow a request from the socket to the disk:
 //!
@@ -56,8 +60,9 @@
 //!   back-off against guessing (`throttle`); audit events.
 //! - [`password`] hashes with argon2id (`argon`) on a few dedicated
 //!   low-priority threads (`workers`) behind a bounded queue.
-//! - [`token`] makes and checks tokens: compact JWS (`jws`), access-token claims
-//!   (`access`), refresh tokens (`refresh`).
+//! - [`token`] issues and checks sigil's own tokens: access tokens signed with
+//!   the active key (`access`, over [`jose`]'s compact JWS and claims checks),
+//!   refresh tokens (`refresh`).
 //! - [`keys`] holds signing keys: generation, the keys folder on disk, the JWK
 //!   Set, and the [`Keyring`](keys::Keyring) that swaps key sets atomically.
 //! - [`reload`] keeps a running server's key set current: `SIGHUP`, a watcher
@@ -76,15 +81,28 @@
 //! the crypto bench in `tests/bench/`, the operator's and benchmark scripts
 //! in `scripts/`.
 
+#[cfg(feature = "server")]
 pub mod accounts;
+#[cfg(feature = "server")]
 pub mod cli;
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
 pub mod http;
+pub mod jose;
+#[cfg(feature = "server")]
 pub mod keys;
+#[cfg(feature = "server")]
 pub mod password;
+#[cfg(feature = "server")]
 pub mod reload;
+#[cfg(feature = "server")]
 pub mod startup;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
 pub mod telemetry;
+#[cfg(feature = "server")]
 pub mod token;
+#[cfg(feature = "verify")]
 pub mod verify;

@@ -128,19 +128,6 @@ const LAYERS: &[Layer] = &[
     },
 ];
 
-/// Edges that exist only until the `jose` module takes over what `keys`,
-/// `token` and `config` still hold for the verifier (`Algorithm`, `Jwk`,
-/// `PublicKey`, base64url, the claims, `CLOCK_LEEWAY`). Each entry must still
-/// occur: when one disappears the test fails and asks for its removal, so the
-/// list can only shrink.
-const PENDING_JOSE: &[(&str, &str)] = &[
-    ("config", "keys"),
-    ("keys", "token"),
-    ("verify", "config"),
-    ("verify", "keys"),
-    ("verify", "token"),
-];
-
 /// Files at the top of `src/` that are not modules of the library.
 fn outside_the_layers(relative: &Path) -> bool {
     let first = relative
@@ -441,8 +428,8 @@ fn module_path(relative: &Path) -> Vec<String> {
 }
 
 /// Every rule broken by the file at `relative` (under `src/`) with `source`,
-/// one line each; pending `jose` edges are reported in `pending` instead.
-fn check_file(relative: &Path, source: &str, pending: &mut Vec<(String, String)>) -> Vec<String> {
+/// one line each.
+fn check_file(relative: &Path, source: &str) -> Vec<String> {
     let path = module_path(relative);
     let Some(from) = path.first() else {
         return Vec::new();
@@ -452,10 +439,6 @@ fn check_file(relative: &Path, source: &str, pending: &mut Vec<(String, String)>
         let Some(why) = violation(from, &edge.target) else {
             continue;
         };
-        if PENDING_JOSE.contains(&(from.as_str(), edge.target.as_str())) {
-            pending.push((from.clone(), edge.target.clone()));
-            continue;
-        }
         problems.push(format!(
             "src/{}:{} uses crate::{}: {why}",
             relative.display(),
@@ -484,7 +467,6 @@ fn every_module_uses_only_the_layers_below_it() {
     rust_files(&src, &mut files);
     files.sort();
     let mut problems = Vec::new();
-    let mut pending = Vec::new();
     let mut modules = std::collections::BTreeSet::new();
     for file in &files {
         let relative = file.strip_prefix(&src).unwrap();
@@ -493,19 +475,12 @@ fn every_module_uses_only_the_layers_below_it() {
         }
         modules.insert(module_path(relative)[0].clone());
         let source = std::fs::read_to_string(file).unwrap();
-        problems.extend(check_file(relative, &source, &mut pending));
+        problems.extend(check_file(relative, &source));
     }
     for module in &modules {
         if layer(module).is_none() {
             problems.push(format!(
                 "src/{module}: module {module} has no rank; add it to LAYERS in tests/layers.rs and to src/lib.rs # Layout"
-            ));
-        }
-    }
-    for (from, to) in PENDING_JOSE {
-        if !pending.iter().any(|(f, t)| f == from && t == to) {
-            problems.push(format!(
-                "{from} no longer uses {to}: remove ({from:?}, {to:?}) from PENDING_JOSE in tests/layers.rs"
             ));
         }
     }
@@ -538,7 +513,7 @@ fn a_back_edge_is_reported_with_its_file_line_and_rule() {
                   use std::time::Duration;\n\
                   use crate::jose::Algorithm;\n\
                   use crate::{jose::Jwk, http::client_addr::TrustedProxies};\n";
-    let problems = check_file(Path::new("config/mod.rs"), source, &mut Vec::new());
+    let problems = check_file(Path::new("config/mod.rs"), source);
     assert_eq!(
         problems,
         [

@@ -242,5 +242,5 @@ fn time(at: DateTime<Utc>) -> String {
 }
 
 fn parse_alg(value: &str) -> Result<Algorithm, String> {
-    value.parse().map_err(|e: KeyError| e.to_string())
+    value.parse::<Algorithm>().map_err(|e| e.to_string())
 }

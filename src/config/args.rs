@@ -21,7 +21,7 @@ use super::{
     BootstrapAdmin, CLOCK_LEEWAY, ConfigError, DatabaseUrl, KeySettings, LogFormat, Settings,
     Throttles, TrustedProxies,
 };
-use crate::keys::Algorithm;
+use crate::jose::Algorithm;
 
 /// Database flags, shared by every command that opens the database.
 #[derive(Args, Debug, Clone)]

@@ -27,7 +27,7 @@ use std::time::Duration;
 use clap::{Args as _, FromArgMatches as _};
 use secrecy::SecretString;
 
-use crate::keys::Algorithm;
+use crate::jose::Algorithm;
 pub use args::{DatabaseArgs, HashingArgs, KeyArgs, ServeArgs};
 pub use database_url::DatabaseUrl;
 pub use error::{ConfigError, is_help, one_line};
@@ -39,8 +39,7 @@ pub use parse::RotationInterval;
 pub use proxies::TrustedProxies;
 pub use throttle::{ThrottlePolicy, Throttles};
 
-/// Leeway applied to `exp`, `nbf` and `iat` when verifying access tokens (SPEC §3).
-pub const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
+pub use crate::jose::CLOCK_LEEWAY;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

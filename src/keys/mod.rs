@@ -26,6 +26,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::jose::Algorithm;
+use crate::jose::JoseError;
 pub use error::KeyError;
 pub use folder::{FolderLock, KeyFolder, MANIFEST_FILE};
 pub use jwk::{Jwk, JwkSet, thumbprint};
@@ -34,46 +36,11 @@ pub use material::{RSA_KEY_SIZES, SIGNATURE_LIBRARY, SigningKey};
 pub use public::{PublicKey, VerifyingKey};
 pub use set::{KeySet, Keyring};
 
-/// A JWS signing algorithm supported by sigil.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Algorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3).
-    #[serde(rename = "RS256")]
-    Rs256,
-    /// EdDSA over Ed25519 (RFC 8037).
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-}
-
-impl Algorithm {
-    /// The JOSE name: `"RS256"` or `"EdDSA"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::Rs256 => "RS256",
-            Algorithm::EdDsa => "EdDSA",
-        }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Algorithm {
-    type Err = KeyError;
-
-    /// Case-insensitive; `Ed25519` is accepted as an alias of `EdDSA`
-    /// because operators often name the curve rather than the JOSE algorithm.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("RS256") {
-            Ok(Algorithm::Rs256)
-        } else if s.eq_ignore_ascii_case("EdDSA") || s.eq_ignore_ascii_case("Ed25519") {
-            Ok(Algorithm::EdDsa)
-        } else {
-            Err(KeyError::UnknownAlgorithm(s.to_owned()))
+impl From<JoseError> for KeyError {
+    fn from(e: JoseError) -> Self {
+        match e {
+            JoseError::UnknownAlgorithm(name) => KeyError::UnknownAlgorithm(name),
+            JoseError::InvalidKey(why) => KeyError::InvalidKey(why),
         }
     }
 }
@@ -177,20 +144,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn algorithm_names_round_trip_through_display_from_str_and_serde() {
-        for alg in [Algorithm::Rs256, Algorithm::EdDsa] {
-            assert_eq!(alg.to_string().parse::<Algorithm>().unwrap(), alg);
-            let json = serde_json::to_string(&alg).unwrap();
-            assert_eq!(json, format!("\"{alg}\""));
-            assert_eq!(serde_json::from_str::<Algorithm>(&json).unwrap(), alg);
-        }
-        assert_eq!("rs256".parse::<Algorithm>().unwrap(), Algorithm::Rs256);
-        assert_eq!("EDDSA".parse::<Algorithm>().unwrap(), Algorithm::EdDsa);
-        assert_eq!("ed25519".parse::<Algorithm>().unwrap(), Algorithm::EdDsa);
-        assert!(matches!(
-            "HS256".parse::<Algorithm>(),
-            Err(KeyError::UnknownAlgorithm(_))
-        ));
+    fn a_jose_error_keeps_its_meaning_as_a_key_error() {
+        let unknown = KeyError::from("HS256".parse::<Algorithm>().unwrap_err());
+        assert!(matches!(unknown, KeyError::UnknownAlgorithm(name) if name == "HS256"));
+        let invalid = KeyError::from(JoseError::InvalidKey("JWK \"k\": use is not sig".into()));
+        assert!(matches!(invalid, KeyError::InvalidKey(_)));
     }
 
     #[test]

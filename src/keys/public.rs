@@ -1,141 +1,46 @@
-//! Verification keys: what checks a signature, whether it comes from sigil's
-//! own key set ([`SigningKey`](super::SigningKey)) or from a published JWK
-//! ([`PublicKey`], for downstream verifiers that only see the JWK Set).
+//! sigil's own signing keys seen through the JOSE traits: a [`SigningKey`]
+//! verifies (as [`VerifyingKey`]) and signs compact JWS (as [`Signer`]).
+//! Keys built from a published JWK alone are [`PublicKey`]s, in
+//! [`crate::jose`].
 
-use aws_lc_rs::signature::{
-    ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
-};
+use crate::jose::{Algorithm, Signer};
+pub use crate::jose::{PublicKey, VerifyingKey};
 
-use super::jwk::{Jwk, thumbprint};
-use super::{Algorithm, KeyError};
+use super::SigningKey;
 
-/// Something that verifies signatures with one fixed algorithm: its own.
-pub trait VerifyingKey {
-    /// The only algorithm this key verifies.
-    fn alg(&self) -> Algorithm;
-    /// Whether `signature` over `message` is valid under this key.
-    fn verify(&self, message: &[u8], signature: &[u8]) -> bool;
-}
-
-impl VerifyingKey for super::SigningKey {
+impl VerifyingKey for SigningKey {
     fn alg(&self) -> Algorithm {
-        super::SigningKey::alg(self)
+        SigningKey::alg(self)
     }
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        super::SigningKey::verify(self, message, signature)
+        SigningKey::verify(self, message, signature)
     }
 }
 
-/// Smallest RSA modulus accepted from a JWK, in bytes (2048 bits).
-const MIN_RSA_MODULUS_BYTES: usize = 256;
-
-/// A public key built from a JWK alone, parsed once for its own algorithm.
-pub struct PublicKey {
-    kid: String,
-    alg: Algorithm,
-    parsed: ParsedPublicKey,
-}
-
-impl std::fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublicKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PublicKey {
-    /// Builds the key from a JWK, refusing anything sigil would not publish:
-    /// a `kty` that does not fit `alg`, a use other than `sig`, RSA under 2048
-    /// bits, an Ed25519 key that is not 32 bytes, or a `kid` that is not the
-    /// RFC 7638 thumbprint of the key.
-    pub fn from_jwk(jwk: &Jwk) -> Result<PublicKey, KeyError> {
-        let invalid = |why: &str| KeyError::InvalidKey(format!("JWK {:?}: {why}", jwk.kid));
-        if jwk.use_ != "sig" {
-            return Err(invalid("use is not sig"));
-        }
-        let decode = |member: &Option<String>, name: &str| {
-            member
-                .as_deref()
-                .and_then(crate::token::base64url_decode)
-                .ok_or_else(|| invalid(&format!("{name} missing or not base64url")))
-        };
-        let parsed = match (jwk.alg, jwk.kty.as_str()) {
-            (Algorithm::Rs256, "RSA") => {
-                let n = decode(&jwk.n, "n")?;
-                let e = decode(&jwk.e, "e")?;
-                if n.len() < MIN_RSA_MODULUS_BYTES {
-                    return Err(invalid("RSA modulus under 2048 bits"));
-                }
-                RsaPublicKeyComponents { n: &n, e: &e }
-                    .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
-                    .map_err(|_| invalid("not a valid RSA public key"))?
-            }
-            (Algorithm::EdDsa, "OKP") if jwk.crv.as_deref() == Some("Ed25519") => {
-                let x = decode(&jwk.x, "x")?;
-                if x.len() != 32 {
-                    return Err(invalid("Ed25519 key is not 32 bytes"));
-                }
-                ParsedPublicKey::new(&ED25519, &x)
-                    .map_err(|_| invalid("not a valid Ed25519 public key"))?
-            }
-            _ => return Err(invalid("kty/crv do not fit alg")),
-        };
-        if thumbprint(jwk) != jwk.kid {
-            return Err(invalid("kid is not the key's RFC 7638 thumbprint"));
-        }
-        Ok(PublicKey {
-            kid: jwk.kid.clone(),
-            alg: jwk.alg,
-            parsed,
-        })
-    }
-
-    /// The key id.
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-}
-
-impl VerifyingKey for PublicKey {
+impl Signer for SigningKey {
     fn alg(&self) -> Algorithm {
-        self.alg
+        SigningKey::alg(self)
     }
-
-    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.parsed.verify_sig(message, signature).is_ok()
+    fn kid(&self) -> &str {
+        SigningKey::kid(self)
+    }
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        SigningKey::sign(self, message)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::SigningKey;
 
     #[test]
-    fn a_public_key_from_the_jwk_verifies_what_the_private_key_signed() {
+    fn a_public_key_from_the_jwk_verifies_what_the_signing_key_signed() {
         let key = SigningKey::generate(Algorithm::EdDsa, 2048).unwrap();
         let public = PublicKey::from_jwk(key.jwk()).unwrap();
-        let signature = key.sign(b"message");
+        let signature = Signer::sign(&key, b"message");
         assert!(VerifyingKey::verify(&public, b"message", &signature));
+        assert!(VerifyingKey::verify(&key, b"message", &signature));
         assert!(!VerifyingKey::verify(&public, b"other", &signature));
-        assert_eq!(public.kid(), key.kid());
-    }
-
-    #[test]
-    fn a_jwk_whose_kid_is_not_its_thumbprint_is_refused() {
-        let key = SigningKey::generate(Algorithm::EdDsa, 2048).unwrap();
-        let mut jwk = key.jwk().clone();
-        jwk.kid = "chosen-by-attacker".into();
-        assert!(PublicKey::from_jwk(&jwk).is_err());
-    }
-
-    #[test]
-    fn a_jwk_whose_kty_does_not_fit_its_alg_is_refused() {
-        let key = SigningKey::generate(Algorithm::EdDsa, 2048).unwrap();
-        let mut jwk = key.jwk().clone();
-        jwk.alg = Algorithm::Rs256;
-        assert!(PublicKey::from_jwk(&jwk).is_err());
+        assert_eq!(public.kid(), Signer::kid(&key));
     }
 }

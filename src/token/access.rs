@@ -1,94 +1,15 @@
-//! Access tokens: the claims sigil puts in them (RFC 9068) and the checks every
-//! verifier applies — signature and header rules in [`super::jws`], then issuer,
-//! audience and time here.
+//! Access tokens as sigil issues them. The claims and the checks every
+//! verifier applies live in [`crate::jose::access`] (re-exported here);
+//! issuing needs the server's key set, so it stays here.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::jws::{self, JwsError};
-use crate::keys::{KeySet, VerifyingKey};
-
-/// The `typ` header of access tokens (RFC 9068 §2.1).
-pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
-/// `typ` values accepted on verification: the short and the full media type.
-const ACCEPTED_TYPES: &[&str] = &["at+jwt", "application/at+jwt"];
-
-/// The claims of an access token, as issued.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AccessClaims {
-    /// Issuer URL.
-    pub iss: String,
-    /// User id.
-    pub sub: String,
-    /// Audience.
-    pub aud: String,
-    /// Expiry, seconds since the epoch.
-    pub exp: i64,
-    /// Issued at.
-    pub iat: i64,
-    /// Not before.
-    pub nbf: i64,
-    /// Unique token id.
-    pub jti: String,
-    /// Space-separated scopes.
-    pub scope: String,
-}
-
-/// Claims as they may arrive from elsewhere: `aud` may be a string or an array.
-#[derive(Deserialize)]
-struct ClaimsIn {
-    iss: String,
-    sub: String,
-    aud: Audience,
-    exp: i64,
-    iat: i64,
-    nbf: i64,
-    jti: String,
-    scope: String,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, audience: &str) -> bool {
-        match self {
-            Audience::One(a) => a == audience,
-            Audience::Many(all) => all.iter().any(|a| a == audience),
-        }
-    }
-}
-
-/// Why an access token was refused. Logged at debug level only; every variant
-/// gets the same `invalid_token` answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    /// Signature or header rule failed.
-    #[error(transparent)]
-    Jws(#[from] JwsError),
-    /// Required claims missing or of the wrong type.
-    #[error("claims malformed")]
-    Claims,
-    /// `iss` is not this issuer.
-    #[error("wrong issuer")]
-    Issuer,
-    /// `aud` does not name this audience.
-    #[error("wrong audience")]
-    Audience,
-    /// Past `exp` (plus leeway).
-    #[error("expired")]
-    Expired,
-    /// Before `nbf` or `iat` (minus leeway).
-    #[error("not yet valid")]
-    NotYetValid,
-}
+pub use crate::jose::access::{ACCESS_TOKEN_TYPE, AccessClaims, TokenError, Validation};
+use crate::jose::jws;
+use crate::keys::KeySet;
 
 /// A freshly issued access token.
 pub struct IssuedAccessToken {
@@ -106,57 +27,6 @@ impl std::fmt::Debug for IssuedAccessToken {
             .field("token", &"<redacted>")
             .field("claims", &self.claims)
             .finish()
-    }
-}
-
-/// The checks a verifier applies beyond the signature: who issued the token,
-/// for whom, and when it is valid. Shared by sigil itself and by the
-/// downstream verifier in [`crate::verify`].
-#[derive(Debug, Clone)]
-pub struct Validation {
-    /// Expected `iss`.
-    pub issuer: String,
-    /// Expected `aud` (a string, or one of an array).
-    pub audience: String,
-    /// Clock leeway on `exp`, `nbf` and `iat`.
-    pub leeway: Duration,
-}
-
-impl Validation {
-    /// Applies every rule of SPEC §3 to `token`, taking the key for its `kid`
-    /// from `find_key`, and returns the claims.
-    pub fn verify<'k, K: VerifyingKey + ?Sized + 'k>(
-        &self,
-        token: &str,
-        find_key: impl FnOnce(&str) -> Option<&'k K>,
-        now: DateTime<Utc>,
-    ) -> Result<AccessClaims, TokenError> {
-        let payload = jws::verify(token, find_key, ACCEPTED_TYPES)?;
-        let claims: ClaimsIn = serde_json::from_slice(&payload).map_err(|_| TokenError::Claims)?;
-        if claims.iss != self.issuer {
-            return Err(TokenError::Issuer);
-        }
-        if !claims.aud.contains(&self.audience) {
-            return Err(TokenError::Audience);
-        }
-        let now = now.timestamp();
-        let leeway = self.leeway.as_secs() as i64;
-        if now >= claims.exp.saturating_add(leeway) {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf.saturating_sub(leeway) > now || claims.iat.saturating_sub(leeway) > now {
-            return Err(TokenError::NotYetValid);
-        }
-        Ok(AccessClaims {
-            iss: claims.iss,
-            sub: claims.sub,
-            aud: self.audience.clone(),
-            exp: claims.exp,
-            iat: claims.iat,
-            nbf: claims.nbf,
-            jti: claims.jti,
-            scope: claims.scope,
-        })
     }
 }
 
@@ -206,12 +76,5 @@ impl AccessTokens {
         now: DateTime<Utc>,
     ) -> Result<AccessClaims, TokenError> {
         self.validation.verify(token, |kid| keys.by_kid(kid), now)
-    }
-}
-
-impl AccessClaims {
-    /// The scopes as a list.
-    pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.split_ascii_whitespace()
     }
 }

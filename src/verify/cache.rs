@@ -1,13 +1,14 @@
 //! What the verifier remembers between fetches: one immutable [`Snapshot`] of
-//! the issuer's keys, replaced whole after every fetch, and how long the
-//! issuer's `Cache-Control` lets it be trusted before revalidating.
+//! the issuer's keys, replaced whole after every fetch, how long the issuer's
+//! `Cache-Control` lets it be used before revalidating, and how long it may
+//! still be trusted when the issuer cannot be reached (the maximum staleness).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{AGE, CACHE_CONTROL, HeaderMap};
 
-use crate::keys::PublicKey;
+use crate::jose::PublicKey;
 
 /// The keys as of the last fetch, with the cache state that decides the next
 /// one. Never changed in place: the verifier swaps in a new snapshot, so a
@@ -23,6 +24,9 @@ pub(super) struct Snapshot {
     /// When the last request started, whatever its outcome. The cooldown on
     /// refetching for unknown kids counts from here.
     pub last_fetch: Option<Instant>,
+    /// When the issuer last confirmed `keys` as current (a 200 that sent
+    /// them or a 304 that kept them). The maximum staleness counts from here.
+    pub confirmed_at: Option<Instant>,
 }
 
 impl Snapshot {
@@ -33,7 +37,19 @@ impl Snapshot {
             etag: None,
             refresh_at: now,
             last_fetch: None,
+            confirmed_at: None,
         }
+    }
+
+    /// The keys, unless the issuer last confirmed them `max_staleness` ago or
+    /// longer: a set nobody could revalidate for that long may hold keys the
+    /// issuer has since removed, perhaps because they leaked.
+    pub fn trusted_keys(&self, now: Instant, max_staleness: Duration) -> Option<&[PublicKey]> {
+        let confirmed_at = self.confirmed_at?;
+        if now.saturating_duration_since(confirmed_at) >= max_staleness {
+            return None;
+        }
+        self.keys.as_deref()
     }
 
     /// Whether the set has outlived its lifetime (or a retry is due).
@@ -45,11 +61,6 @@ impl Snapshot {
     pub fn in_cooldown(&self, now: Instant, cooldown: Duration) -> bool {
         self.last_fetch
             .is_some_and(|at| now.saturating_duration_since(at) < cooldown)
-    }
-
-    /// The key with this kid. A linear scan: issuers publish a handful.
-    pub fn key(&self, kid: &str) -> Option<&PublicKey> {
-        self.keys.as_deref()?.iter().find(|key| key.kid() == kid)
     }
 
     /// The kids held, for `Debug`.
@@ -168,6 +179,33 @@ mod tests {
         for value in ["max-age=86400", "max-age=99999999999999999999999"] {
             assert_eq!(lifetime_of(&[("cache-control", value)]), CEILING, "{value}");
         }
+    }
+
+    #[test]
+    fn keys_are_trusted_until_the_maximum_staleness_since_the_issuer_confirmed_them() {
+        let confirmed = Instant::now();
+        let staleness = Duration::from_secs(3600);
+        let snapshot = Snapshot {
+            keys: Some(Vec::new().into()),
+            confirmed_at: Some(confirmed),
+            ..Snapshot::empty(confirmed)
+        };
+
+        let fresh = snapshot.trusted_keys(confirmed, staleness);
+        let just_before =
+            snapshot.trusted_keys(confirmed + staleness - Duration::from_millis(1), staleness);
+        let at_the_limit = snapshot.trusted_keys(confirmed + staleness, staleness);
+        let long_after = snapshot.trusted_keys(confirmed + 10 * staleness, staleness);
+
+        assert!(fresh.is_some());
+        assert!(just_before.is_some());
+        assert!(at_the_limit.is_none());
+        assert!(long_after.is_none());
+        assert!(
+            Snapshot::empty(confirmed)
+                .trusted_keys(confirmed, staleness)
+                .is_none()
+        );
     }
 
     #[test]

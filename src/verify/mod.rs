@@ -3,7 +3,7 @@
 //!
 //! [`JwksVerifier`] applies every rule of SPEC §3 with the very checks sigil
 //! runs on its own tokens ([`Validation`]), using keys built from the JWK Set
-//! alone ([`PublicKey::from_jwk`](crate::keys::PublicKey::from_jwk)): key by
+//! alone ([`PublicKey::from_jwk`](crate::jose::PublicKey::from_jwk)): key by
 //! `kid`, algorithm from the key and never from the header, `typ` `at+jwt`,
 //! no `jku`/`x5u`/`jwk`/`crit`, `iss`, `aud`, and `exp`/`nbf`/`iat` with 60 s
 //! leeway. JWKs it cannot use (another algorithm, a secret key) are skipped.
@@ -13,7 +13,15 @@
 //! token whose `kid` is unknown makes the verifier refetch at most once per
 //! cooldown, so keys published after the last fetch are found, while a flood
 //! of forged kids cannot turn the verifier against the issuer. When the issuer
-//! cannot be reached, the last good set keeps working.
+//! cannot be reached, the last good set keeps working for at most the maximum
+//! staleness ([`DEFAULT_MAX_STALENESS`], 24 h, see
+//! [`JwksVerifier::max_staleness`]); after that verification answers
+//! [`VerifyError::KeysUnavailable`] rather than trust keys the issuer may have
+//! removed.
+//!
+//! Redirects are followed only within the origin of the JWK Set URL (same
+//! scheme, host and port, at most [`MAX_REDIRECTS`]): a redirect elsewhere,
+//! or from https to http, is a failed fetch ([`same_origin_redirects`]).
 //!
 //! Create one verifier per issuer and share it (it is `Send + Sync`; wrap it
 //! in an `Arc`):
@@ -40,8 +48,16 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod cache;
 mod fetch;
+#[cfg(feature = "verify-poem")]
+pub mod poem;
+#[cfg(any(feature = "verify-tower", feature = "verify-poem"))]
+mod refusal;
+#[cfg(feature = "verify-tower")]
+pub mod tower;
 
 use std::cell::Cell;
 use std::fmt;
@@ -56,9 +72,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use self::cache::Snapshot;
 use self::fetch::{Fetched, Limits};
-use crate::config::CLOCK_LEEWAY;
-use crate::token::access::{AccessClaims, TokenError, Validation};
-use crate::token::jws::JwsError;
+use crate::jose::{AccessClaims, CLOCK_LEEWAY, JwsError, TokenError, Validation};
 
 /// Default least time between two fetches caused by unknown kids.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
@@ -70,6 +84,18 @@ pub const DEFAULT_MAX_CACHE_LIFETIME: Duration = Duration::from_secs(3600);
 pub const DEFAULT_MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// Default timeout of one fetch, connecting included.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default maximum staleness: how long after the issuer last confirmed its
+/// key set the verifier still trusts that set while the issuer cannot be
+/// reached.
+///
+/// 24 hours rides out an issuer outage of a night or a weekend morning
+/// without failing every request downstream, while a key the issuer removed
+/// (after a leak, say) is trusted for at most a day by a verifier that cannot
+/// learn of the removal. While the issuer answers, removed keys go away
+/// within the cache ceiling ([`DEFAULT_MAX_CACHE_LIFETIME`]) instead.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
+/// Most redirects followed for one fetch, all within the JWK Set URL's origin.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// Why [`JwksVerifier::verify`] did not return claims. The two variants call
 /// for different answers, so callers can tell a bad token from a bad moment.
@@ -80,8 +106,9 @@ pub enum VerifyError {
     /// logs only.
     #[error("invalid token: {0}")]
     Invalid(#[from] TokenError),
-    /// No JWK Set has been obtained from the issuer, so the token could not be
-    /// checked: answer 503. The token may well be valid.
+    /// No JWK Set has been obtained from the issuer, or the last one is older
+    /// than the maximum staleness, so the token could not be checked: answer
+    /// 503. The token may well be valid.
     #[error("the issuer's keys are unavailable")]
     KeysUnavailable,
 }
@@ -90,8 +117,7 @@ pub enum VerifyError {
 /// HTTP and cached as its `Cache-Control` allows.
 ///
 /// Named for what it verifies with, a JWK Set at a URL, as opposed to sigil's
-/// own [`AccessTokens`](crate::token::access::AccessTokens), which verifies
-/// with the private key set it holds.
+/// own `AccessTokens`, which verifies with the private key set it holds.
 ///
 /// Verification takes no lock: it reads an immutable snapshot of the keys.
 /// Only fetching is serialized, so concurrent callers never fetch at once.
@@ -100,6 +126,7 @@ pub struct JwksVerifier {
     validation: Validation,
     client: reqwest::Client,
     cooldown: Duration,
+    max_staleness: Duration,
     limits: Limits,
     snapshot: ArcSwap<Snapshot>,
     /// Held while fetching; the guard is the permission to fetch.
@@ -126,8 +153,7 @@ impl JwksVerifier {
     /// # Panics
     ///
     /// As [`reqwest::Client::new`] does, if TLS or the resolver cannot be
-    /// initialized; pass your own client with [`JwksVerifier::http_client`]
-    /// to avoid it.
+    /// initialized.
     pub fn new(jwks_url: Url, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         if jwks_url.scheme() != "https" && !is_loopback(&jwks_url) {
             // Keys fetched over plain HTTP are only as trustworthy as the network.
@@ -140,8 +166,12 @@ impl JwksVerifier {
                 audience: audience.into(),
                 leeway: CLOCK_LEEWAY,
             },
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .redirect(same_origin_redirects())
+                .build()
+                .expect("the TLS backend and the resolver initialize"),
             cooldown: DEFAULT_COOLDOWN,
+            max_staleness: DEFAULT_MAX_STALENESS,
             limits: Limits {
                 timeout: DEFAULT_FETCH_TIMEOUT,
                 max_bytes: DEFAULT_MAX_JWKS_BYTES,
@@ -171,6 +201,10 @@ impl JwksVerifier {
 
     /// The HTTP client to fetch with, e.g. one with a proxy or extra root
     /// certificates. Each fetch still applies [`JwksVerifier::fetch_timeout`].
+    ///
+    /// The client's redirect policy applies: build it with
+    /// `.redirect(sigil::verify::same_origin_redirects())` to keep the
+    /// verifier's guarantee that keys only come from the JWK Set URL's origin.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = client;
         self
@@ -184,6 +218,17 @@ impl JwksVerifier {
     pub fn cache_lifetime(mut self, min: Duration, max: Duration) -> Self {
         self.limits.min_lifetime = min;
         self.limits.max_lifetime = max.max(min);
+        self
+    }
+
+    /// How long after the issuer last confirmed its key set (a 200 or a 304)
+    /// the verifier still trusts that set when it cannot be revalidated
+    /// (default [`DEFAULT_MAX_STALENESS`], 24 h). Past it, verification
+    /// answers [`VerifyError::KeysUnavailable`] until a fetch succeeds again.
+    /// A value below the cache ceiling of [`JwksVerifier::cache_lifetime`]
+    /// also shortens how long a set is used before revalidating.
+    pub fn max_staleness(mut self, max_staleness: Duration) -> Self {
+        self.max_staleness = max_staleness;
         self
     }
 
@@ -211,12 +256,12 @@ impl JwksVerifier {
             Checked::Done(result) => result,
             Checked::UnknownKid => {
                 let Some(newer) = self.refetch_for_unknown_kid(&snapshot).await else {
-                    return Err(unknown_kid(&snapshot));
+                    return Err(self.unknown_kid(&snapshot));
                 };
                 match self.check(&newer, token) {
                     Checked::Done(result) => result,
                     // One retry only: asking again would just fetch again.
-                    Checked::UnknownKid => Err(unknown_kid(&newer)),
+                    Checked::UnknownKid => Err(self.unknown_kid(&newer)),
                 }
             }
         }
@@ -238,7 +283,10 @@ impl JwksVerifier {
         if !snapshot.is_due(Instant::now()) {
             return snapshot;
         }
-        let lock = if snapshot.keys.is_some() {
+        let trusted = snapshot
+            .trusted_keys(Instant::now(), self.max_staleness)
+            .is_some();
+        let lock = if trusted {
             match self.fetching.try_lock() {
                 Ok(lock) => lock,
                 // Someone is already revalidating: the keys just went stale,
@@ -246,7 +294,8 @@ impl JwksVerifier {
                 Err(_) => return snapshot,
             }
         } else {
-            // Nothing to verify with yet: waiting is the only way to an answer.
+            // Nothing (still) trusted to verify with: waiting is the only
+            // way to an answer.
             self.fetching.lock().await
         };
         // Whoever held the lock before may have fetched already.
@@ -293,8 +342,9 @@ impl JwksVerifier {
                 Snapshot {
                     keys: Some(keys.into()),
                     etag,
-                    refresh_at: started + lifetime,
+                    refresh_at: started + lifetime.min(self.max_staleness),
                     last_fetch: Some(started),
+                    confirmed_at: Some(started),
                 }
             }
             Ok(Fetched::NotModified { etag, lifetime }) => {
@@ -303,19 +353,20 @@ impl JwksVerifier {
                 Snapshot {
                     keys: current.keys.clone(),
                     etag: etag.or_else(|| current.etag.clone()),
-                    refresh_at: started + lifetime,
+                    refresh_at: started + lifetime.min(self.max_staleness),
                     last_fetch: Some(started),
+                    confirmed_at: Some(started),
                 }
             }
             Err(error) => {
-                // With keys in hand there is no hurry: keep them and retry
-                // after the cooldown. Without any, retry soon, but never for
-                // every token.
-                let retry_after = if current.keys.is_some() {
+                // With trusted keys in hand there is no hurry: keep them and
+                // retry after the cooldown. Without any, retry soon, but
+                // never for every token.
+                let retry_after = if current.trusted_keys(started, self.max_staleness).is_some() {
                     tracing::warn!(url = %self.jwks_url, %error, "cannot fetch the JWK Set; using the cached one");
                     self.cooldown.max(self.limits.min_lifetime)
                 } else {
-                    tracing::warn!(url = %self.jwks_url, %error, "cannot fetch the JWK Set; no keys to verify with");
+                    tracing::warn!(url = %self.jwks_url, %error, "cannot fetch the JWK Set; no trusted keys to verify with");
                     self.limits.min_lifetime
                 };
                 Snapshot {
@@ -323,6 +374,7 @@ impl JwksVerifier {
                     etag: current.etag.clone(),
                     refresh_at: started + retry_after,
                     last_fetch: Some(started),
+                    confirmed_at: current.confirmed_at,
                 }
             }
         };
@@ -331,13 +383,30 @@ impl JwksVerifier {
         next
     }
 
+    /// The answer for a kid that is still unknown: invalid if there are
+    /// trusted keys it is not among, unavailable if there are none.
+    fn unknown_kid(&self, snapshot: &Snapshot) -> VerifyError {
+        if snapshot
+            .trusted_keys(Instant::now(), self.max_staleness)
+            .is_some()
+        {
+            VerifyError::Invalid(TokenError::Jws(JwsError::UnknownKey))
+        } else {
+            VerifyError::KeysUnavailable
+        }
+    }
+
     /// Verifies with the keys of `snapshot`, noting whether the token named
     /// a kid it does not hold (as opposed to failing before the key lookup,
     /// e.g. a forbidden header or no kid at all, which no refetch can mend).
     fn check(&self, snapshot: &Snapshot, token: &str) -> Checked {
         let asked_unknown = Cell::new(false);
+        let keys = snapshot
+            .trusted_keys(Instant::now(), self.max_staleness)
+            .unwrap_or_default();
         let find_key = |kid: &str| {
-            let key = snapshot.key(kid);
+            // A linear scan: issuers publish a handful of keys.
+            let key = keys.iter().find(|key| key.kid() == kid);
             asked_unknown.set(key.is_none());
             key
         };
@@ -351,14 +420,30 @@ impl JwksVerifier {
     }
 }
 
-/// The answer for a kid that is still unknown: invalid if there are keys it
-/// is not among, unavailable if there are no keys at all.
-fn unknown_kid(snapshot: &Snapshot) -> VerifyError {
-    if snapshot.keys.is_some() {
-        VerifyError::Invalid(TokenError::Jws(JwsError::UnknownKey))
-    } else {
-        VerifyError::KeysUnavailable
-    }
+/// Whether a redirect from `original` (the JWK Set URL) to `next`, after
+/// `hops` redirects already followed, may be followed: only to the same
+/// origin (scheme, host and port), so neither another host nor a downgrade
+/// from https to http can supply the keys, and only [`MAX_REDIRECTS`] times.
+fn redirect_allowed(original: &Url, next: &Url, hops: usize) -> bool {
+    hops < MAX_REDIRECTS && original.origin() == next.origin()
+}
+
+/// The redirect policy of the verifier's own HTTP client: follow at most
+/// [`MAX_REDIRECTS`] redirects, each within the origin of the JWK Set URL;
+/// anything else fails the fetch. Use it when passing your own client to
+/// [`JwksVerifier::http_client`].
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let previous = attempt.previous();
+        let allowed = previous
+            .first()
+            .is_some_and(|original| redirect_allowed(original, attempt.url(), previous.len() - 1));
+        if allowed {
+            attempt.follow()
+        } else {
+            attempt.error("redirect refused: another origin, a downgrade to http, or too many")
+        }
+    })
 }
 
 /// Whether `url` points at this machine, where plain HTTP is no risk.
@@ -382,6 +467,7 @@ impl fmt::Debug for JwksVerifier {
             .field("audience", &self.validation.audience)
             .field("leeway", &self.validation.leeway)
             .field("cooldown", &self.cooldown)
+            .field("max_staleness", &self.max_staleness)
             .field("cached_kids", &snapshot.kids())
             .field("fetches", &self.fetches())
             .field("not_modified", &self.not_modified())
@@ -416,6 +502,28 @@ mod tests {
         assert!(text.contains("https://issuer.example"), "{text}");
         assert!(text.contains("200ms"), "{text}");
         assert!(text.contains("cached_kids: []"), "{text}");
+    }
+
+    #[test]
+    fn redirects_are_followed_only_within_the_origin_and_only_a_few_times() {
+        let url = |text: &str| text.parse::<Url>().unwrap();
+        let jwks = url("https://issuer.example/.well-known/jwks.json");
+
+        let same_origin = redirect_allowed(&jwks, &url("https://issuer.example:443/keys"), 0);
+        let other_host = redirect_allowed(&jwks, &url("https://evil.example/keys"), 0);
+        let sub_domain = redirect_allowed(&jwks, &url("https://keys.issuer.example/"), 0);
+        let downgrade = redirect_allowed(&jwks, &url("http://issuer.example/keys"), 0);
+        let other_port = redirect_allowed(&jwks, &url("https://issuer.example:8443/keys"), 0);
+        let last_allowed = redirect_allowed(&jwks, &jwks, MAX_REDIRECTS - 1);
+        let one_too_many = redirect_allowed(&jwks, &jwks, MAX_REDIRECTS);
+
+        assert!(same_origin);
+        assert!(!other_host);
+        assert!(!sub_domain);
+        assert!(!downgrade);
+        assert!(!other_port);
+        assert!(last_allowed);
+        assert!(!one_too_many);
     }
 
     #[test]

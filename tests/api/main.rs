@@ -127,4 +127,6 @@ mod keys;
 mod ops;
 mod tokens;
 
+// The downstream verifier and its middleware, against a real sigil.
+mod downstream;
 mod verifier;
