@@ -239,3 +239,58 @@ fn watch(folder: PathBuf, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWat
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::Algorithm;
+
+    /// The integration test `keys::reload` proves that a rotation reaches a
+    /// running server without `SIGHUP`; there the poll may win the race. This
+    /// proves the watcher alone sees it: nothing polls here.
+    #[tokio::test]
+    async fn the_watcher_alone_reports_a_rotation_of_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = KeyFolder::new(dir.path().join("keys"));
+        folder.load_or_init(Algorithm::EdDsa, 2048).unwrap();
+        let (tx, mut events) = mpsc::channel::<()>(1);
+        let _watcher = watch(folder.path().to_owned(), tx).expect("a watcher on Linux");
+        // Events from setting up the folder, if any arrived, are not the proof.
+        tokio::time::sleep(DEBOUNCE).await;
+        while events.try_recv().is_ok() {}
+
+        let rotation = tokio::task::spawn_blocking(move || {
+            folder.rotate(RotateOptions {
+                alg: Algorithm::EdDsa,
+                rsa_bits: 2048,
+                min_next_age: Duration::ZERO,
+                force: true,
+            })
+        })
+        .await
+        .unwrap();
+
+        rotation.unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+        assert_eq!(seen, Ok(Some(())), "the watcher reported the new manifest");
+    }
+
+    #[tokio::test]
+    async fn the_watcher_ignores_files_other_than_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut events) = mpsc::channel::<()>(1);
+        let _watcher = watch(dir.path().to_owned(), tx).expect("a watcher on Linux");
+
+        std::fs::write(dir.path().join("notes.txt"), b"not a key").unwrap();
+        let quiet = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+        std::fs::write(dir.path().join(MANIFEST_FILE), b"{}").unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+
+        assert!(
+            quiet.is_err(),
+            "another file in the folder is no reason to reload"
+        );
+        // And the watcher was live all along: the manifest's write arrives.
+        assert_eq!(seen, Ok(Some(())));
+    }
+}
