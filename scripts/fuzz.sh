@@ -49,10 +49,12 @@ fi
 
 echo "== building the fuzz targets (release, debug assertions, AddressSanitizer)"
 cargo fuzz build --fuzz-dir "$FUZZ_DIR"
-BIN_DIR="$FUZZ_DIR/target/$(rustc -vV | sed -n 's/^host: //p')/release"
+# cargo (and so cargo-fuzz) builds into CARGO_TARGET_DIR when it is set.
+TARGET_DIR="${CARGO_TARGET_DIR:-$FUZZ_DIR/target}"
+BIN_DIR="$TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release"
 "$BIN_DIR/write_seeds" "$FUZZ_DIR/corpus/verify_token" >/dev/null
 
-LOG_DIR="$FUZZ_DIR/target/logs"
+LOG_DIR="$TARGET_DIR/logs"
 mkdir -p "$LOG_DIR"
 SUMMARY=()
 FAILED=0

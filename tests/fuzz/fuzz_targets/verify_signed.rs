@@ -9,7 +9,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use sigil::keys::{Algorithm, SigningKey};
+use sigil::jose::Algorithm;
+use sigil::keys::SigningKey;
 use sigil_fuzz::keys::{AUDIENCE, ISSUER, NOW, access_tokens, key_set, now};
 use sigil_fuzz::model::{Members, assert_acceptable, assert_claims_match, claims_ok, header_ok};
 

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sigil::keys::PublicKey;
+use sigil::jose::{JwkSet, PublicKey};
 use sigil::token::access::AccessTokens;
 use sigil_fuzz::keys::{access_tokens, key_set, now};
 use sigil_fuzz::model::assert_acceptable;
@@ -23,10 +23,12 @@ fn verifiers() -> &'static Verifiers {
     static VERIFIERS: OnceLock<Verifiers> = OnceLock::new();
     VERIFIERS.get_or_init(|| Verifiers {
         tokens: access_tokens(),
-        published: key_set()
-            .keys()
+        // What `sigil::verify` works from: the served JWK Set bytes.
+        published: serde_json::from_slice::<JwkSet>(key_set().jwks_body())
+            .expect("the published JWK Set parses")
+            .keys
             .iter()
-            .map(|k| PublicKey::from_jwk(k.jwk()).expect("a published key"))
+            .map(|jwk| PublicKey::from_jwk(jwk).expect("a published key"))
             .collect(),
     })
 }
@@ -38,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let v = verifiers();
     let ours = v.tokens.verify(key_set(), token, now());
+    // `sigil::verify::JwksVerifier` runs this check on fetched keys at the
+    // real time; here the keys are fixed and the time is `now()`.
     let downstream = v.tokens.validation.verify(
         token,
         |kid| v.published.iter().find(|k| k.kid() == kid),

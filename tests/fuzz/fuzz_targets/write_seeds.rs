@@ -2,7 +2,8 @@
 //! RS256, one EdDSA, issued at `NOW`) into the folder given as argument, as
 //! the starting corpus of `verify_token`. `scripts/fuzz.sh` runs it.
 
-use sigil::keys::{Algorithm, KeySet, KeyState};
+use sigil::jose::Algorithm;
+use sigil::keys::{KeySet, KeyState};
 use sigil_fuzz::keys::{access_tokens, new_key_set, now};
 
 fn main() {

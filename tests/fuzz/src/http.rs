@@ -10,11 +10,12 @@ use poem::http::{HeaderValue, Method, StatusCode, Uri, header};
 use poem::{Endpoint, EndpointExt, Request};
 use serde_json::Value;
 use sigil::accounts::{Accounts, Registration};
-use sigil::config::{Argon2Cost, HashingSettings};
+use sigil::config::{Argon2Cost, HashingSettings, TrustedProxies};
 use sigil::http::ApiContext;
 use sigil::keys::Keyring;
 use sigil::password::PasswordHasher;
 use sigil::store::SqliteStore;
+use sigil::telemetry::metrics::Metrics;
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
@@ -80,13 +81,16 @@ impl Harness {
             // harness's tokens valid for the whole run.
             tokens.ttl = Duration::from_secs(7 * 24 * 3600);
             let keyring = Arc::new(Keyring::new(new_key_set()));
+            // One registry for the accounts and the routes, as the server wires it.
+            let metrics = Arc::new(Metrics::new());
             let accounts = Accounts::new(
                 Arc::new(store),
                 hasher,
                 tokens,
                 keyring.clone(),
                 Duration::from_secs(7 * 24 * 3600),
-            );
+            )
+            .with_metrics(metrics.clone());
             let registration = |email: &str| Registration {
                 email: email.to_owned(),
                 password: PASSWORD.to_owned().into(),
@@ -105,6 +109,9 @@ impl Harness {
                 keyring,
                 issuer: crate::keys::ISSUER.to_owned(),
                 jwks_max_age: Duration::from_secs(300),
+                // Requests come without a socket, so there is no peer to trust.
+                trusted_proxies: TrustedProxies::default(),
+                metrics,
             })
             .boxed();
             let mut tokens = Vec::new();

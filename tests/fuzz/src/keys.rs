@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 use rsa::pkcs8::EncodePrivateKey as _;
+use sigil::jose::Validation;
 use sigil::keys::{KeySet, KeyState, SigningKey};
-use sigil::token::access::{AccessTokens, Validation};
+use sigil::token::access::AccessTokens;
 
 /// The instant fuzzed tokens are issued and verified at (2030-03-17), so
 /// time never makes a committed seed expire.

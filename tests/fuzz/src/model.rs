@@ -10,8 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
-use sigil::keys::Jwk;
-use sigil::token::access::AccessClaims;
+use sigil::jose::{AccessClaims, Jwk};
 
 use crate::keys::{AUDIENCE, ISSUER, LEEWAY, NOW, key_set};
 
