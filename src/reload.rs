@@ -243,7 +243,7 @@ fn watch(folder: PathBuf, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jose::Algorithm;
+    use crate::keys::Algorithm;
 
     /// The integration test `keys::reload` proves that a rotation reaches a
     /// running server without `SIGHUP`; there the poll may win the race. This
