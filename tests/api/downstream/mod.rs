@@ -99,6 +99,29 @@ async fn get(base: &str, path: &str, authorization: Option<&str>) -> Response {
     request.send().await.unwrap()
 }
 
+/// A verifier whose issuer cannot be reached: no key set can ever be fetched.
+fn verifier_without_keys(app: &TestApp) -> Arc<JwksVerifier> {
+    Arc::new(JwksVerifier::new(
+        "http://127.0.0.1:1/.well-known/jwks.json".parse().unwrap(),
+        &app.issuer,
+        &app.issuer,
+    ))
+}
+
+/// With no key set to check against, the app behind the middleware at
+/// `base` answers a bearer request 503, without a challenge (the token may be
+/// fine).
+async fn assert_answers_503_without_keys(app: &TestApp, base: &str) {
+    let (_, user, _) = app.signed_up_user().await;
+
+    let resp = get(base, "/whoami", Some(&format!("Bearer {user}"))).await;
+
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().get("www-authenticate").is_none());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "urn:sigil:problem:unavailable");
+}
+
 /// The downstream app at `base` serves `/whoami` to any valid token and
 /// `/admin` to tokens with the `admin` scope, answering with the claims it
 /// was handed as `{"sub", "scope"}`. Checks every case of the issue against

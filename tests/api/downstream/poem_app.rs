@@ -9,7 +9,10 @@ use sigil::jose::AccessClaims;
 use sigil::verify::JwksVerifier;
 use sigil::verify::poem::BearerAuth;
 
-use super::{assert_protects_routes_like_sigil, verifier_for};
+use super::{
+    assert_answers_503_without_keys, assert_protects_routes_like_sigil, verifier_for,
+    verifier_without_keys,
+};
 use crate::helpers::spawn_app;
 
 #[handler]
@@ -46,18 +49,7 @@ async fn a_poem_app_behind_the_middleware_accepts_and_refuses_tokens_as_sigil_do
 #[tokio::test]
 async fn the_poem_middleware_answers_503_when_the_issuer_keys_cannot_be_fetched() {
     let app = spawn_app().await;
-    let (_, user, _) = app.signed_up_user().await;
-    let verifier = Arc::new(JwksVerifier::new(
-        "http://127.0.0.1:1/.well-known/jwks.json".parse().unwrap(),
-        &app.issuer,
-        &app.issuer,
-    ));
-    let downstream = spawn_poem(verifier).await;
+    let downstream = spawn_poem(verifier_without_keys(&app)).await;
 
-    let resp = super::get(&downstream, "/whoami", Some(&format!("Bearer {user}"))).await;
-
-    assert_eq!(resp.status(), 503);
-    assert!(resp.headers().get("www-authenticate").is_none());
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["type"], "urn:sigil:problem:unavailable");
+    assert_answers_503_without_keys(&app, &downstream).await;
 }
