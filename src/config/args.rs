@@ -181,8 +181,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_EMAIL")]
     pub bootstrap_admin_email: Option<String>,
     /// Password of the first administrator (prefer the variable to the flag).
-    #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
-    pub bootstrap_admin_password: Option<String>,
+    /// A secret from the moment it is parsed, so `Debug` of these arguments
+    /// shows `[REDACTED]`.
+    #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub bootstrap_admin_password: Option<SecretString>,
 }
 
 impl ServeArgs {
@@ -216,7 +218,7 @@ impl ServeArgs {
             (None, None) => None,
             (Some(email), Some(password)) => Some(BootstrapAdmin {
                 email: email.clone(),
-                password: SecretString::from(password.clone()),
+                password: password.clone(),
             }),
             (Some(_), None) => {
                 return Err(ConfigError::new(
@@ -277,6 +279,11 @@ pub struct KeyArgs {
     /// How long a retired key stays published [default: access TTL + 60s].
     #[arg(long, env = "SIGIL_KEY_GRACE", value_parser = parse::duration)]
     pub key_grace: Option<Duration>,
+}
+
+/// Wraps a secret value as soon as clap has read it.
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
 }
 
 fn algorithm(value: &str) -> Result<Algorithm, String> {

@@ -170,3 +170,30 @@ fn typed_flags_reach_the_settings() {
         None
     );
 }
+
+#[test]
+fn the_bootstrap_password_never_shows_in_the_debug_output_of_the_arguments() {
+    let command =
+        ServeArgs::augment_args(clap::Command::new("serve")).mut_args(|arg| arg.env(None::<&str>));
+    let matches = command
+        .try_get_matches_from([
+            "serve",
+            "--bootstrap-admin-email",
+            "root@example.com",
+            "--bootstrap-admin-password",
+            "hunter2-correct-horse",
+        ])
+        .unwrap();
+    let args = ServeArgs::from_arg_matches(&matches).unwrap();
+
+    let debug = format!("{args:?}");
+
+    assert!(debug.contains("root@example.com"), "{debug}");
+    assert!(!debug.contains("hunter2-correct-horse"), "{debug}");
+    let settings = args.settings().unwrap();
+    let admin = settings.bootstrap_admin.expect("an admin to create");
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&admin.password),
+        "hunter2-correct-horse"
+    );
+}
