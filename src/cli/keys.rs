@@ -1,8 +1,9 @@
-//! `sigil keys list | rotate | prune`: the key life cycle from the command
-//! line. Output is what a script reads (the listing, the new active kid,
+//! `sigil keys list | rotate | prune | import`: the key life cycle from the
+//! command line. Output is what a script reads (the listing, the new active kid,
 //! pruned kids) on stdout, and summaries for people on stderr.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -10,7 +11,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::config::{ConfigError, KeyArgs, KeySettings};
-use crate::keys::{Algorithm, KeyError, KeyFolder, KeyMeta, KeyState, RotateOptions, Rotation};
+use crate::keys::{
+    Algorithm, Import, KeyError, KeyFolder, KeyMeta, KeyState, RotateOptions, Rotation,
+};
 
 /// `sigil keys …`
 #[derive(Subcommand, Debug)]
@@ -23,6 +26,22 @@ pub enum KeysCommand {
     /// Remove retired keys whose grace period has ended (SIGIL_KEY_GRACE);
     /// prints their kids on stdout.
     Prune(PruneKeys),
+    /// Add an existing private key (PKCS#8 PEM: RSA of 2048 bits or more, or
+    /// Ed25519) as the next key; prints its kid on stdout.
+    ///
+    /// The key replaces the current next key, which has never signed and is
+    /// removed (key and file). It is published at once and signs from the
+    /// following rotation on (`sigil keys rotate`, allowed once it has been
+    /// published for the JWK Set max-age, SIGIL_JWKS_MAX_AGE). Its kid is its
+    /// RFC 7638 thumbprint, like every key's.
+    ///
+    /// Refused with one line, changing nothing: an encrypted key (decrypt it
+    /// first: `openssl pkey -in FILE -out PLAIN.pem`), PKCS#1 "RSA PRIVATE
+    /// KEY" (convert: `openssl pkcs8 -topk8 -nocrypt -in FILE -out KEY.pem`),
+    /// a public key or certificate, RSA under 2048 bits or with a public
+    /// exponent under 65537, EC and any other key type, a key already in the
+    /// set, a file over 64 KiB, anything that is not one PEM private key.
+    Import(ImportKey),
 }
 
 /// Flags of `sigil keys list`.
@@ -48,6 +67,17 @@ pub struct RotateKeys {
     /// it was published reject new tokens until they fetch it again.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// Arguments of `sigil keys import`.
+#[derive(Args, Debug)]
+pub struct ImportKey {
+    /// The unencrypted PKCS#8 PEM private key ("PRIVATE KEY") to import;
+    /// /dev/stdin reads it from a pipe, so it need not touch the disk.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
     #[command(flatten)]
     pub keys: KeyArgs,
 }
@@ -104,7 +134,42 @@ pub fn run(
             }
             write_prune_summary(&folder, &settings, &pruned, err)
         }
+        KeysCommand::Import(cmd) => {
+            let settings = cmd.keys.settings()?;
+            let import = KeyFolder::new(&settings.keys_dir).import(&cmd.file)?;
+            write_import(&settings, &import, err)?;
+            writeln!(out, "{}", import.imported.kid)?;
+            Ok(())
+        }
     }
+}
+
+fn write_import(
+    settings: &KeySettings,
+    import: &Import,
+    err: &mut dyn Write,
+) -> Result<(), KeysError> {
+    let Import { imported, replaced } = import;
+    writeln!(err, "imported a key into {}:", settings.keys_dir.display())?;
+    writeln!(
+        err,
+        "  next     {}  {}  published now; signs after the next rotation, allowed in {}",
+        imported.kid,
+        imported.alg,
+        humantime::format_duration(settings.jwks_max_age)
+    )?;
+    for meta in replaced {
+        writeln!(
+            err,
+            "  removed  {}  {}  the former next key, which never signed",
+            meta.kid, meta.alg
+        )?;
+    }
+    writeln!(
+        err,
+        "running servers publish it on SIGHUP or by watching the keys folder"
+    )?;
+    Ok(())
 }
 
 /// The table (or JSON), from the manifest alone; then the folder is loaded

@@ -157,6 +157,27 @@ pub enum KeyError {
         required: Duration,
     },
 
+    /// `import` refused the file `path`; `source` says why.
+    #[error("cannot import {}: {source}; the keys folder is unchanged", path.display())]
+    Import {
+        /// The file given to `sigil keys import`.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Box<KeyError>,
+    },
+
+    /// `import` refused a key that the set already holds.
+    #[error(
+        "the key {kid} is already in the key set (state {state}); the keys folder is unchanged"
+    )]
+    AlreadyInSet {
+        /// Its kid.
+        kid: String,
+        /// Its state in the set.
+        state: super::KeyState,
+    },
+
     /// A file-system operation failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {

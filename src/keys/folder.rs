@@ -112,8 +112,9 @@ impl KeyFolder {
     /// Commits `keys` as the folder's key set, in this order.
     ///
     /// Each key is stored as `<kid>.pem`, mode 0600 from creation. A file
-    /// that already exists is never overwritten; it is checked to hold that
-    /// very key instead. Then the manifest is replaced: that rename is the
+    /// that already exists is checked to hold that very key instead, and
+    /// only replaced (atomically, same key) when it holds an Ed25519 key in
+    /// the PKCS#8 v2 form of older versions, which OpenSSL cannot read. Then the manifest is replaced: that rename is the
     /// commit. Files of keys left out stay on disk (pruning is separate).
     pub fn write(&self, _lock: &FolderLock, keys: &[&SigningKey]) -> Result<(), KeyError> {
         validate_set(keys.iter().copied()).map_err(|e| KeyError::Manifest {
@@ -128,7 +129,16 @@ impl KeyFolder {
             let path = self.path.join(&file);
             match fs::symlink_metadata(&path) {
                 Ok(_) => {
-                    read_key_file(&path, key.meta().clone())?;
+                    let on_disk = read_key_file(&path, key.meta().clone())?;
+                    if on_disk.file_is_outdated() {
+                        // The same key in the encoding OpenSSL reads; a
+                        // reader sees one complete file or the other.
+                        self.write_atomically(&file, on_disk.to_pkcs8_pem().as_bytes())?;
+                        tracing::info!(
+                            file = %path.display(),
+                            "rewrote an Ed25519 key file of an older sigil as PKCS#8 v1"
+                        );
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     self.write_atomically(&file, key.to_pkcs8_pem().as_bytes())?;

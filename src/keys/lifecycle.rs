@@ -1,6 +1,7 @@
 //! The key life cycle on disk: `rotate` (next → active → retired, plus a
 //! fresh next key), `prune` (retired keys past their grace leave the set) and
-//! `rotate_if_due` (automatic rotation shared by several instances).
+//! `rotate_if_due` (automatic rotation shared by several instances); `import`
+//! (an operator's key becomes the `next` key) is beside it in `import.rs`.
 //!
 //! Every transition holds the folder lock for its whole read-modify-write and
 //! commits through [`KeyFolder::write`]: new key files first, the manifest
@@ -17,6 +18,9 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 
 use super::{Algorithm, FolderLock, KeyError, KeyFolder, KeyMeta, KeyState, SigningKey};
+pub use import::{Import, MAX_IMPORT_FILE_BYTES};
+
+mod import;
 
 /// How `rotate` proceeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

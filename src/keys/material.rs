@@ -9,6 +9,12 @@
 //! every key goes through the same code path. Each key is parsed once, when
 //! it is loaded; signing and verifying reuse the parsed private and public
 //! key.
+//!
+//! An Ed25519 key is always kept, and so written, as PKCS#8 v1 (RFC 8410,
+//! seed only), the form OpenSSL reads: a v2 file of an older sigil (seed and
+//! public key, which OpenSSL 3.0 cannot read) still loads, and the folder's
+//! next writer rewrites it as v1 ([`SigningKey::file_is_outdated`]). What an
+//! imported key must be beyond that lives in `material/import.rs`.
 
 use std::fmt;
 
@@ -47,8 +53,10 @@ pub struct SigningKey {
     pair: Pair,
     /// The public key, parsed for the key's own verification algorithm.
     public_key: ParsedPublicKey,
-    /// Kept for writing the key file; wiped on drop.
+    /// Kept for writing the key file (Ed25519 always as v1); wiped on drop.
     pkcs8: Zeroizing<Vec<u8>>,
+    /// The document this key was read from is not `pkcs8` (an Ed25519 v2).
+    outdated: bool,
     jwk: Jwk,
     /// RSA PKCS#1 v1.5 signing uses randomness for blinding.
     rng: SystemRandom,
@@ -59,18 +67,11 @@ impl SigningKey {
     ///
     /// `rsa_bits` (2048, 3072 or 4096) is checked and used for RS256 only.
     pub fn generate(alg: Algorithm, rsa_bits: usize) -> Result<SigningKey, KeyError> {
-        let pkcs8 = generate_pkcs8(alg, rsa_bits)?;
-        let (found, pair, public_key, jwk) = parse_pkcs8(&pkcs8)?;
-        debug_assert_eq!(found, alg);
-        let meta = KeyMeta::new(jwk.kid.clone(), alg, KeyState::Next, now());
-        Ok(SigningKey {
-            meta,
-            pair,
-            public_key,
-            pkcs8,
-            jwk,
-            rng: SystemRandom::new(),
-        })
+        let der = generate_pkcs8(alg, rsa_bits)?;
+        let parsed = parse_pkcs8(&der)?;
+        debug_assert_eq!(parsed.alg, alg);
+        let meta = KeyMeta::new(parsed.jwk.kid.clone(), alg, KeyState::Next, now());
+        Ok(SigningKey::assemble(meta, parsed, &der))
     }
 
     /// Loads a `PRIVATE KEY` PEM (PKCS#8: RSA, or Ed25519 v1 or v2).
@@ -84,42 +85,53 @@ impl SigningKey {
 
     /// Like [`SigningKey::from_pkcs8_pem`], from DER.
     pub fn from_pkcs8_der(der: &[u8], meta: KeyMeta) -> Result<SigningKey, KeyError> {
-        let (alg, pair, public_key, jwk) = parse_pkcs8(der)?;
-        if alg != meta.alg {
+        let parsed = parse_pkcs8(der)?;
+        if parsed.alg != meta.alg {
             return Err(KeyError::AlgorithmMismatch {
                 expected: meta.alg,
-                found: alg,
+                found: parsed.alg,
             });
         }
-        if jwk.kid != meta.kid {
+        if parsed.jwk.kid != meta.kid {
             return Err(KeyError::KidMismatch {
                 expected: meta.kid,
-                actual: jwk.kid,
+                actual: parsed.jwk.kid,
             });
         }
-        Ok(SigningKey {
+        Ok(SigningKey::assemble(meta, parsed, der))
+    }
+
+    /// A key from its parts; `der` is the document it was parsed from.
+    fn assemble(meta: KeyMeta, parsed: Parsed, der: &[u8]) -> SigningKey {
+        let (pkcs8, outdated) = match parsed.v1 {
+            Some(v1) => {
+                let outdated = v1[..] != *der;
+                (v1, outdated)
+            }
+            None => (Zeroizing::new(der.to_vec()), false),
+        };
+        SigningKey {
             meta,
-            pair,
-            public_key,
-            pkcs8: Zeroizing::new(der.to_vec()),
-            jwk,
+            pair: parsed.pair,
+            public_key: parsed.public_key,
+            pkcs8,
+            outdated,
+            jwk: parsed.jwk,
             rng: SystemRandom::new(),
-        })
+        }
     }
 
-    /// Imports an operator's key whose kid is not known yet: algorithm and
-    /// kid are derived from the key, `created_at` is now.
-    pub fn import_pkcs8_pem(pem: &str, state: KeyState) -> Result<SigningKey, KeyError> {
-        let der = pem_codec::decode_private_key(pem)?;
-        let (alg, _, _, jwk) = parse_pkcs8(&der)?;
-        let mut key = SigningKey::from_pkcs8_der(&der, KeyMeta::new(jwk.kid, alg, state, now()))?;
-        key.set_state(state, key.meta.created_at);
-        Ok(key)
-    }
-
-    /// The key as a `PRIVATE KEY` PEM, in a buffer wiped on drop.
+    /// The key as a `PRIVATE KEY` PEM, in a buffer wiped on drop. Ed25519
+    /// keys come out as PKCS#8 v1 whatever form they were read from.
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
         pem_codec::encode_private_key(&self.pkcs8)
+    }
+
+    /// Whether the file this key was read from holds another encoding than
+    /// [`SigningKey::to_pkcs8_pem`] writes (an Ed25519 PKCS#8 v2 of an older
+    /// sigil), so that the folder's next writer replaces it.
+    pub(crate) fn file_is_outdated(&self) -> bool {
+        self.outdated
     }
 
     /// Key id (RFC 7638 thumbprint).
@@ -213,13 +225,24 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-/// Parses PKCS#8 DER; returns the algorithm, the key pair, the parsed public
-/// key for verification and the public JWK (with its kid).
+/// What [`parse_pkcs8`] found.
+struct Parsed {
+    alg: Algorithm,
+    pair: Pair,
+    /// The public key, parsed for verification with `alg` only.
+    public_key: ParsedPublicKey,
+    /// The public JWK, with its kid.
+    jwk: Jwk,
+    /// For Ed25519: the key as PKCS#8 v1, whatever form it was read from.
+    v1: Option<Zeroizing<Vec<u8>>>,
+}
+
+/// Parses PKCS#8 DER into the key pair, its public key and its JWK.
 ///
 /// aws-lc parses the PrivateKeyInfo and reports a key of another type as
 /// `WrongAlgorithm`, so trying RSA and then Ed25519 tells a foreign key type
 /// (say P-256) from a corrupt document without reading the DER ourselves.
-fn parse_pkcs8(der: &[u8]) -> Result<(Algorithm, Pair, ParsedPublicKey, Jwk), KeyError> {
+fn parse_pkcs8(der: &[u8]) -> Result<Parsed, KeyError> {
     let rejected = |alg: &str, e: KeyRejected| KeyError::InvalidKey(format!("{alg}: {e}"));
     let rsa_error = match RsaKeyPair::from_pkcs8(der) {
         Ok(pair) => {
@@ -228,16 +251,40 @@ fn parse_pkcs8(der: &[u8]) -> Result<(Algorithm, Pair, ParsedPublicKey, Jwk), Ke
             let public_key = components
                 .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
                 .map_err(|e| rejected("RSA", e))?;
-            return Ok((Algorithm::Rs256, Pair::Rsa(pair), public_key, jwk));
+            return Ok(Parsed {
+                alg: Algorithm::Rs256,
+                pair: Pair::Rsa(pair),
+                public_key,
+                jwk,
+                v1: None,
+            });
         }
         Err(e) => e,
     };
-    if !is_wrong_algorithm(&rsa_error) {
-        return Err(if rsa_error.description_() == "InvalidEncoding" {
-            KeyError::InvalidKey("not a DER PrivateKeyInfo (truncated or corrupt)".into())
-        } else {
-            rejected("RSA", rsa_error)
-        });
+    let size_hint = "use an RSA key of 2048 to 8192 bits";
+    match rsa_error.description_() {
+        "WrongAlgorithm" => {}
+        // aws-lc cannot tell a corrupt document from a key type it does
+        // not know at all (Ed448, say), so the message names both.
+        "InvalidEncoding" => {
+            return Err(KeyError::InvalidKey(
+                "not a DER PrivateKeyInfo that aws-lc reads: truncated or corrupt, or of a \
+                 key type it does not know (only RSA (RS256) and Ed25519 (EdDSA) keys are \
+                 supported)"
+                    .into(),
+            ));
+        }
+        "TooSmall" => {
+            return Err(KeyError::InvalidKey(format!(
+                "the RSA key is smaller than 2048 bits, too weak to sign with; {size_hint}"
+            )));
+        }
+        "TooLarge" => {
+            return Err(KeyError::InvalidKey(format!(
+                "the RSA key is larger than 8192 bits; {size_hint}"
+            )));
+        }
+        _ => return Err(rejected("RSA", rsa_error)),
     }
     // `maybe_unchecked` accepts PKCS#8 v1 (seed only, RFC 8410), which sigil
     // and OpenSSL write, as well as v2, which sigil wrote before; for v2 it
@@ -247,7 +294,17 @@ fn parse_pkcs8(der: &[u8]) -> Result<(Algorithm, Pair, ParsedPublicKey, Jwk), Ke
             let jwk = Jwk::ed25519(pair.public_key().as_ref());
             let public_key = ParsedPublicKey::new(&ED25519, pair.public_key().as_ref())
                 .map_err(|_| KeyError::InvalidKey("Ed25519: invalid public key".into()))?;
-            Ok((Algorithm::EdDsa, Pair::Ed25519(pair), public_key, jwk))
+            // The document wipes itself on drop; the copy kept does too.
+            let v1: Pkcs8V1Der<'static> = pair
+                .as_der()
+                .map_err(|_| KeyError::InvalidKey("Ed25519: cannot encode as PKCS#8 v1".into()))?;
+            Ok(Parsed {
+                alg: Algorithm::EdDsa,
+                pair: Pair::Ed25519(pair),
+                public_key,
+                jwk,
+                v1: Some(Zeroizing::new(v1.as_ref().to_vec())),
+            })
         }
         Err(e) if is_wrong_algorithm(&e) => Err(KeyError::InvalidKey(
             "unsupported key algorithm: only RSA (RS256) and Ed25519 (EdDSA) keys are supported"
@@ -299,6 +356,8 @@ fn generate_pkcs8(alg: Algorithm, rsa_bits: usize) -> Result<Zeroizing<Vec<u8>>,
     };
     Ok(Zeroizing::new(der))
 }
+
+mod import;
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,8 @@
 //! The [`KeyFolder`] owns the files: one PKCS#8 PEM per key plus a manifest
 //! (`keyset.json`) that says which key is `next`, `active` or `retired`, and
 //! moves keys through those states: [`KeyFolder::rotate`],
-//! [`KeyFolder::prune`], [`KeyFolder::rotate_if_due`] (in `lifecycle`).
+//! [`KeyFolder::prune`], [`KeyFolder::rotate_if_due`] and
+//! [`KeyFolder::import`] (in `lifecycle`).
 
 mod error;
 mod folder;
@@ -31,7 +32,7 @@ use crate::jose::JoseError;
 pub use error::KeyError;
 pub use folder::{FolderLock, KeyFolder, MANIFEST_FILE};
 pub use jwk::{Jwk, JwkSet, thumbprint};
-pub use lifecycle::{RotateOptions, Rotation};
+pub use lifecycle::{Import, MAX_IMPORT_FILE_BYTES, RotateOptions, Rotation};
 pub use material::{RSA_KEY_SIZES, SIGNATURE_LIBRARY, SigningKey};
 pub use public::{PublicKey, VerifyingKey};
 pub use set::{KeySet, Keyring};

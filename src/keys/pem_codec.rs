@@ -54,6 +54,12 @@ pub(crate) fn decode_private_key(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyEr
         ));
     };
     let after_begin = &text[begin_at..];
+    if is_encrypted_block(after_begin) {
+        return Err(KeyError::Pem(format!(
+            "the key is encrypted (Proc-Type: 4,ENCRYPTED) and sigil cannot ask for its \
+             passphrase; {DECRYPT_HINT}"
+        )));
+    }
     if !after_begin.starts_with(BEGIN) {
         return Err(KeyError::Pem(wrong_label_reason(after_begin)));
     }
@@ -84,6 +90,19 @@ pub(crate) fn decode_private_key(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyEr
     Ok(der)
 }
 
+/// How to get a key sigil reads out of an encrypted one.
+const DECRYPT_HINT: &str =
+    "decrypt it first: `openssl pkey -in FILE -out PLAIN.pem`, import PLAIN.pem, then delete it";
+
+/// Whether the first PEM block of `block` has RFC 1421 encryption headers
+/// (`Proc-Type: 4,ENCRYPTED`, as `openssl rsa -aes256` writes them).
+fn is_encrypted_block(block: &str) -> bool {
+    let first = block.find("-----END ").map_or(block, |end| &block[..end]);
+    first
+        .lines()
+        .any(|line| line.trim_start().starts_with("Proc-Type:") && line.contains("ENCRYPTED"))
+}
+
 /// Explains a block with another label, with a hint for the usual suspects.
 fn wrong_label_reason(block: &str) -> String {
     let label = block["-----BEGIN ".len()..]
@@ -99,9 +118,20 @@ fn wrong_label_reason(block: &str) -> String {
     // Log hygiene: messages never contain the literal label of a private-key
     // block, so a grep for it in logs finds key material only.
     let found = match shown {
-        "RSA PRIVATE KEY" => "a PKCS#1 RSA key; convert it with `openssl pkcs8 -topk8 -nocrypt`",
-        "ENCRYPTED PRIVATE KEY" => "an encrypted PKCS#8 key; decrypt it first",
+        "RSA PRIVATE KEY" => {
+            "a PKCS#1 RSA key; convert it to PKCS#8 first: \
+             `openssl pkcs8 -topk8 -nocrypt -in FILE -out KEY.pem`"
+        }
+        "ENCRYPTED PRIVATE KEY" => {
+            return format!(
+                "the key is an encrypted PKCS#8 key and sigil cannot ask for its passphrase; \
+                 {DECRYPT_HINT}"
+            );
+        }
         "OPENSSH PRIVATE KEY" => "an OpenSSH key; convert it with `ssh-keygen -p -m PKCS8`",
+        "EC PRIVATE KEY" => "an EC key; sigil signs with RSA (RS256) and Ed25519 (EdDSA) keys only",
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => "a public key; the private key is needed to sign",
+        "CERTIFICATE" => "a certificate; the private key is needed to sign",
         other if other.contains("PRIVATE") => "another kind of private key",
         other => {
             return format!(
@@ -153,5 +183,32 @@ mod tests {
 
         let twice = format!("{}{}", *pem, *pem);
         assert!(decode_private_key(&twice).is_err());
+    }
+
+    #[test]
+    fn encrypted_public_and_ec_blocks_are_refused_with_a_hint_and_no_label_of_a_key() {
+        let body = "MIIBCgKCAQEA\n";
+        let block = |label: &str, headers: &str| {
+            format!("-----BEGIN {label}-----\n{headers}{body}-----END {label}-----\n")
+        };
+        let traditional = block(
+            "RSA PRIVATE KEY",
+            "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,0011\n\n",
+        );
+        for (text, expected) in [
+            (traditional, "Proc-Type: 4,ENCRYPTED"),
+            (block("ENCRYPTED PRIVATE KEY", ""), "encrypted PKCS#8"),
+            (block("PUBLIC KEY", ""), "a public key"),
+            (block("RSA PUBLIC KEY", ""), "a public key"),
+            (block("EC PRIVATE KEY", ""), "an EC key"),
+            (block("CERTIFICATE", ""), "a certificate"),
+        ] {
+            let message = decode_private_key(&text).unwrap_err().to_string();
+            assert!(message.contains(expected), "{message}");
+            assert!(!message.contains("PRIVATE KEY"), "{message}");
+            assert!(!message.contains("MIIB"), "{message}");
+        }
+        let encrypted = decode_private_key(&block("ENCRYPTED PRIVATE KEY", ""));
+        assert!(encrypted.unwrap_err().to_string().contains("openssl pkey"));
     }
 }

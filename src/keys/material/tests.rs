@@ -108,7 +108,18 @@ fn an_ed25519_pkcs8_v2_file_of_an_older_sigil_still_loads_and_keeps_its_kid() {
     let loaded = SigningKey::from_pkcs8_pem(&pem, key.meta().clone()).unwrap();
     assert_eq!(loaded.kid(), key.kid());
     assert!(key.verify(b"m", &loaded.sign(b"m")));
-    // Written back as it was read.
+    // Written back as v1, which OpenSSL reads; the folder's next writer
+    // replaces the file.
+    assert!(loaded.file_is_outdated());
+    assert_eq!(loaded.to_pkcs8_pem(), key.to_pkcs8_pem());
+    assert!(!key.file_is_outdated(), "a v1 file is current");
+}
+
+#[test]
+fn an_rsa_key_is_written_back_exactly_as_it_was_read() {
+    let pem = rsa_key().to_pkcs8_pem();
+    let loaded = SigningKey::from_pkcs8_pem(&pem, rsa_key().meta().clone()).unwrap();
+    assert!(!loaded.file_is_outdated());
     assert_eq!(loaded.to_pkcs8_pem(), pem);
 }
 

@@ -91,3 +91,40 @@ pub fn kids_in_jwks(set: &Value) -> std::collections::HashSet<String> {
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// Whether the `openssl` binary runs here; if not, the calling test is
+/// skipped ([`super::skip::skip`], a failure under `CI=true`) and returns.
+pub fn openssl_available() -> bool {
+    match Command::new("openssl").arg("version").output() {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            super::skip::skip(&format!("`openssl version` failed: {:?}", out.status));
+            false
+        }
+        Err(e) => {
+            super::skip::skip(&format!("openssl is not installed: {e}"));
+            false
+        }
+    }
+}
+
+/// Runs `openssl <args>` with no input and returns what it did.
+pub fn openssl(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new("openssl")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs (check openssl_available first)")
+}
+
+/// Runs `openssl <args>` (plain strings) and asserts that it succeeded.
+pub fn openssl_ok(args: &[&str]) -> std::process::Output {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let out = openssl(&args);
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -1,6 +1,8 @@
 //! What the keys tests share: an initialised keys folder in a temp dir, and
 //! running `sigil keys …` and `scripts/rotate-keys.sh` on it.
 
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -29,15 +31,26 @@ impl Keys {
     /// `sigil keys <args>` on this folder, EdDSA for new keys, nothing
     /// from the developer's environment or .env.
     pub(super) fn sigil(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sigil"));
-        cmd.env_clear()
-            .env("RUST_LOG", "info")
-            .env("SIGIL_KEYS_DIR", &self.path)
-            .env("SIGIL_SIGNING_ALG", "EdDSA")
-            .current_dir(self.dir.path())
-            .arg("keys")
-            .args(args);
-        cmd
+        sigil_keys(&self.path, args)
+    }
+
+    /// Every entry of the folder, hidden ones too, and the folder itself
+    /// (as `.`): name → (mode, SHA-256 of the content).
+    pub(super) fn snapshot(&self) -> BTreeMap<String, (u32, Vec<u8>)> {
+        let mode = |m: std::fs::Metadata| m.permissions().mode();
+        let mut entries = BTreeMap::new();
+        let folder = std::fs::metadata(&self.path).unwrap();
+        entries.insert(".".to_owned(), (mode(folder), Vec::new()));
+        for entry in std::fs::read_dir(&self.path).unwrap() {
+            let entry = entry.unwrap();
+            let content = std::fs::read(entry.path()).unwrap();
+            let digest = ring::digest::digest(&ring::digest::SHA256, &content);
+            entries.insert(
+                entry.file_name().to_string_lossy().into_owned(),
+                (mode(entry.metadata().unwrap()), digest.as_ref().to_vec()),
+            );
+        }
+        entries
     }
 
     /// `bash scripts/rotate-keys.sh <args>` on this folder, started from an
@@ -81,6 +94,21 @@ impl Keys {
     pub(super) fn manifest(&self) -> Vec<u8> {
         std::fs::read(self.path.join("keyset.json")).unwrap()
     }
+}
+
+/// `sigil keys <args>` on the folder `keys_dir`, EdDSA for new keys,
+/// nothing from the developer's environment or .env (it runs in the
+/// folder's parent).
+pub(super) fn sigil_keys(keys_dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sigil"));
+    cmd.env_clear()
+        .env("RUST_LOG", "info")
+        .env("SIGIL_KEYS_DIR", keys_dir)
+        .env("SIGIL_SIGNING_ALG", "EdDSA")
+        .current_dir(keys_dir.parent().unwrap())
+        .arg("keys")
+        .args(args);
+    cmd
 }
 
 pub(super) fn run(cmd: &mut Command) -> Output {
