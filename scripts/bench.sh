@@ -73,6 +73,8 @@ BIN="$TARGET/release/sigil"
 # from cargo's hashed file name at build time.
 CRYPTO_BENCH="$TARGET/release/sigil-crypto-bench"
 PASSWORD='correct horse battery staple'
+# The API scope the bench servers declare and the bench clients get.
+CLIENT_SCOPE='orders:read'
 
 # --- Tools -------------------------------------------------------------------
 need_package() { # command package
@@ -195,6 +197,45 @@ register() { # email
     printf '%s' "$body"
 }
 
+# urlencode TEXT: application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks
+# of the client id and secret before they go into HTTP Basic.
+urlencode() {
+    local LC_ALL=C text="$1" out="" c i
+    for ((i = 0; i < ${#text}; i++)); do
+        c="${text:i:1}"
+        case "$c" in
+        [a-zA-Z0-9._~-]) out+="$c" ;;
+        ' ') out+='+' ;;
+        *) out+="$(printf '%%%02X' "'$c")" ;;
+        esac
+    done
+    printf '%s' "$out"
+}
+
+# client_basic_auth ADMIN_EMAIL SCOPE: creates a confidential client with SCOPE
+# through POST /admin/clients (as the administrator) and prints the value of
+# its Authorization header for client_secret_basic, after checking that one
+# client_credentials grant with it succeeds.
+client_basic_auth() {
+    local admin created id secret basic body
+    admin="$(login "$1" | json_field access_token)"
+    created="$(curl -sS --fail-with-body "$BASE/admin/clients" -H "authorization: Bearer $admin" \
+        -H 'content-type: application/json' -d "{\"name\":\"bench\",\"scopes\":[\"$2\"]}")" || {
+        echo "bench.sh: creating a client failed: $created" >&2
+        exit 1
+    }
+    id="$(json_field client_id <<<"$created")"
+    secret="$(json_field client_secret <<<"$created")"
+    [ -n "$id" ] && [ -n "$secret" ] || { echo "bench.sh: no client_id/client_secret in: ${created%%client_secret*}…" >&2; exit 1; }
+    basic="Basic $(printf '%s:%s' "$(urlencode "$id")" "$(urlencode "$secret")" | base64 -w0)"
+    body="$(curl -sS --fail-with-body "$BASE/auth/login" -H "authorization: $basic" \
+        -d grant_type=client_credentials)" || {
+        echo "bench.sh: a client_credentials grant failed: $body" >&2
+        exit 1
+    }
+    printf '%s' "$basic"
+}
+
 login() { # email
     local body
     body="$(curl -sS --fail-with-body "$BASE/auth/login" \
@@ -281,8 +322,13 @@ run_pass() { # DB_KIND DATABASE_URL_FOR_A DATABASE_URL_FOR_B
     local user="bench-$DB_KIND@example.com"
     local form="username=bench-$DB_KIND%40example.com&password=correct+horse+battery+staple"
 
-    # Server A: RS256 keys, default argon2 (m=19456 KiB, t=2, p=1).
-    start_server "$DB_KIND-a" "$db_a" "$keys_rs" SIGIL_SIGNING_ALG=RS256
+    # Server A: RS256 keys, default argon2 (m=19456 KiB, t=2, p=1). The
+    # bootstrap administrator creates the confidential clients; it is made on
+    # a database's first start only and ignored afterwards.
+    local admin="admin-$DB_KIND@example.com"
+    local bootstrap=(SIGIL_BOOTSTRAP_ADMIN_EMAIL="$admin" SIGIL_BOOTSTRAP_ADMIN_PASSWORD="$PASSWORD"
+        SIGIL_SCOPES="$CLIENT_SCOPE")
+    start_server "$DB_KIND-a" "$db_a" "$keys_rs" SIGIL_SIGNING_ALG=RS256 "${bootstrap[@]}"
     local access
     access="$(register "$user" | json_field access_token)"
     register "flood-$DB_KIND@example.com" >/dev/null
@@ -294,6 +340,7 @@ run_pass() { # DB_KIND DATABASE_URL_FOR_A DATABASE_URL_FOR_B
     measure refresh_rs256 16 16 / BENCH_MODE=refresh BENCH_TOKENS="$WORK/tokens"
     measure login_m19456_t2_p1 2 4 /auth/login BENCH_MODE=post \
         BENCH_CONTENT_TYPE=application/x-www-form-urlencoded BENCH_BODY="$form"
+    measure_client_credentials client_credentials_rs256 "$admin"
 
     # /me while a second wrk floods /auth/login with correct passwords of
     # another user, on as many connections as the hashing queue has places.
@@ -316,12 +363,13 @@ run_pass() { # DB_KIND DATABASE_URL_FOR_A DATABASE_URL_FOR_B
     stop_server
 
     # Server B: EdDSA keys.
-    start_server "$DB_KIND-b" "$db_b" "$keys_ed" SIGIL_SIGNING_ALG=EdDSA
+    start_server "$DB_KIND-b" "$db_b" "$keys_ed" SIGIL_SIGNING_ALG=EdDSA "${bootstrap[@]}"
     local ed_user="bench-ed-$DB_KIND@example.com"
     access="$(register "$ed_user" | json_field access_token)"
     measure me_eddsa 2 16 /me BENCH_BEARER="$access"
     refresh_tokens "$ed_user" 16 >"$WORK/tokens"
     measure refresh_eddsa 16 16 / BENCH_MODE=refresh BENCH_TOKENS="$WORK/tokens"
+    measure_client_credentials client_credentials_eddsa "$admin"
     stop_server
 
     # Server A again at the FastAPI peer's argon2 parameters; the first login
@@ -334,6 +382,15 @@ run_pass() { # DB_KIND DATABASE_URL_FOR_A DATABASE_URL_FOR_B
     stop_server
 
     report_ratios
+}
+
+# measure_client_credentials NAME ADMIN_EMAIL: grant_type=client_credentials
+# with client_secret_basic and no scope parameter, for a client of its own.
+measure_client_credentials() {
+    local basic
+    basic="$(client_basic_auth "$2" "$CLIENT_SCOPE")"
+    measure "$1" 2 16 /auth/login BENCH_MODE=post BENCH_AUTHORIZATION="$basic" \
+        BENCH_CONTENT_TYPE=application/x-www-form-urlencoded BENCH_BODY="grant_type=client_credentials"
 }
 
 refresh_tokens() { # email count: one fresh refresh-token family per line
@@ -368,6 +425,12 @@ report_ratios() {
     ratio login_m65536_rps_over_fastapi_8 '>=1' "$(value login_m65536_t3_p4 rps) / 8"
     ratio me_during_flood_rps_over_me_rps '>=0.50' "$(value me_during_login_flood rps) / $me_rs"
     ratio me_during_flood_p99_ms '<=10' "$(value me_during_login_flood p99_ms)"
+    ratio client_credentials_eddsa_rps_over_healthz_rps '>=0.25' \
+        "$(value client_credentials_eddsa rps) / $(value healthz rps)"
+    ratio client_credentials_rs256_rps_over_healthz_rps 'none' \
+        "$(value client_credentials_rs256 rps) / $(value healthz rps)"
+    ratio client_credentials_rs256_cpu_over_fastest_rs256_sign 'none' \
+        "$(value client_credentials_rs256 cpu_us_per_req) / $(fastest_us rs256_sign)"
 }
 
 # --- Run ---------------------------------------------------------------------
@@ -377,6 +440,7 @@ echo "# wrk: -t2 -c16 for GETs (enough to keep both cores busy); refresh: 16 con
 echo "# logins: one registered user with its correct password (no failure is counted, so the login throttles never engage); registrations: SIGIL_ADDRESS_FREE_REGISTRATIONS=1000 for the bench users"
 echo "# hashing: SIGIL_HASH_CONCURRENCY and SIGIL_HASH_QUEUE at their defaults ($(nproc) and 64); the flood uses 64 connections, so the queue is full and no login is refused"
 echo "# logs: RUST_LOG unset (info), text format, to a file; one line per request as shipped"
+echo "# client_credentials: -t2 -c16, grant_type=client_credentials with client_secret_basic (a client made through POST /admin/clients with scope $CLIENT_SCOPE), no scope parameter, no refresh token; target: EdDSA rps >= 0.25 x healthz rps"
 
 # In the work folder with a clean environment, so that no .env or SIGIL_*
 # variable changes what is measured.

@@ -5,8 +5,11 @@
 # keys folder and cheap argon2, creates an administrator and logs in so that
 # the bearer routes are exercised too, then lets schemathesis generate
 # requests for every documented operation and check each answer: no 5xx, the
-# status, content type, headers and body as documented. Stops the server and
-# exits non-zero when any check failed.
+# status, content type, headers and body as documented. A second run sends
+# the client-authenticated operations (token endpoint, revocation,
+# introspection) with HTTP Basic of a confidential client made through
+# POST /admin/clients. Stops the server and exits non-zero when any check
+# failed.
 #
 # `cargo test` runs this script (tests/api/interop/contract.rs) when schemathesis is
 # installed; `--install` only installs it, as .ci/run does.
@@ -19,7 +22,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 }
 INSTALL_ONLY=""
 case "${1:-}" in
@@ -75,6 +78,7 @@ SIGIL_ENV=(PATH="$PATH" HOME="$WORK" RUST_LOG=info
   SIGIL_PID_FILE="$WORK/sigil.pid"
   SIGIL_ARGON2_MEMORY_KIB=256
   SIGIL_ARGON2_ITERATIONS=1
+  SIGIL_SCOPES="orders:read orders:write"
   SIGIL_LOG_FORMAT=json)
 
 echo "== starting sigil"
@@ -122,6 +126,21 @@ with urllib.request.urlopen(sys.argv[1] + "/auth/login", form) as answer:
 EOF
 )"
 
+# A confidential client for the operations that take client authentication;
+# "id:secret" on one line (both are URL-safe, as HTTP Basic wants them).
+CLIENT="$(TOKEN="$TOKEN" "$PY" - "$BASE" <<'EOF'
+import json, os, sys, urllib.request
+request = urllib.request.Request(
+    sys.argv[1] + "/admin/clients",
+    data=json.dumps({"name": "schemathesis", "scopes": ["orders:read"]}).encode(),
+    headers={"Authorization": "Bearer " + os.environ["TOKEN"], "Content-Type": "application/json"},
+)
+with urllib.request.urlopen(request) as answer:
+    client = json.load(answer)
+print(client["client_id"] + ":" + client["client_secret"])
+EOF
+)"
+
 echo "== schemathesis: $EXAMPLES examples per operation"
 SEED_ARGS=()
 if [ -n "${SCHEMATHESIS_SEED:-}" ]; then
@@ -139,17 +158,25 @@ fi
 #   for an optional field as absent (`{"disabled": null}` changes nothing);
 #   the handlers then apply their usual rules to that string, so nothing gets
 #   through that could not have been sent as a string. Reported, left open.
+COMMON_ARGS=(--checks all
+  --exclude-checks positive_data_acceptance,negative_data_rejection
+  --max-examples "$EXAMPLES"
+  --workers 2
+  --request-timeout 10
+  --suppress-health-check too_slow
+  --no-color
+  "${SEED_ARGS[@]}")
 STATUS=0
+echo "== run 1 of 2: every operation, as the administrator (Bearer)"
 ("$VENV/bin/schemathesis" run "$BASE/openapi.json" \
-  --checks all \
-  --exclude-checks positive_data_acceptance,negative_data_rejection \
   --header "Authorization: Bearer $TOKEN" \
-  --max-examples "$EXAMPLES" \
-  --workers 2 \
-  --request-timeout 10 \
-  --suppress-health-check too_slow \
-  --no-color \
-  "${SEED_ARGS[@]}") || STATUS=$?
+  "${COMMON_ARGS[@]}") || STATUS=$?
+# The operations a confidential client calls with client_secret_basic.
+echo "== run 2 of 2: client authentication (HTTP Basic of a confidential client)"
+("$VENV/bin/schemathesis" run "$BASE/openapi.json" \
+  --include-path-regex '^/(auth/login|oauth/revoke|oauth/introspect)$' \
+  --auth "$CLIENT" \
+  "${COMMON_ARGS[@]}") || STATUS=$?
 
 echo "== stopping sigil"
 kill -TERM "$SERVER_PID"

@@ -2,6 +2,8 @@
 --
 --   BENCH_MODE=get      GET the URL given to wrk (BENCH_BEARER adds a bearer token)
 --   BENCH_MODE=post     POST BENCH_BODY with Content-Type BENCH_CONTENT_TYPE
+--                       (BENCH_AUTHORIZATION, when set, is sent as the whole
+--                       Authorization header: `Basic …` for client credentials)
 --   BENCH_MODE=refresh  POST /auth/refresh; each wrk thread drives ONE connection
 --                       (run wrk with -t N -c N) that follows its own chain of
 --                       refresh tokens, starting from line i of BENCH_TOKENS.
@@ -17,6 +19,11 @@ local mode = os.getenv("BENCH_MODE") or "get"
 local bearer = os.getenv("BENCH_BEARER")
 if bearer and bearer ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. bearer
+end
+
+local authorization = os.getenv("BENCH_AUTHORIZATION")
+if authorization and authorization ~= "" then
+  wrk.headers["Authorization"] = authorization
 end
 
 if mode == "post" then

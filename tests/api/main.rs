@@ -21,7 +21,7 @@
 //!   `.env`, users create, signals, logs, metrics; with PostgreSQL, several
 //!   instances on one database and losing the database.
 //! - `interop/`: third-party tools against sigil: a browser on Swagger UI,
-//!   PyJWT and jose, schemathesis.
+//!   PyJWT and jose, schemathesis, authlib and openid-client.
 //! - `helpers/`: `spawn_app`, `ServerProcess`, request and signing helpers,
 //!   PostgreSQL test databases, and [`helpers::skip`].
 //!
@@ -113,6 +113,7 @@ per_backend! {
         accounts: [admin, concurrency, login, refresh, register],
         abuse: [privileges, throttling],
         http: [requests],
+        interop: [oauth_libraries],
         tokens: [claims, rejections],
     }
     postgres_only {

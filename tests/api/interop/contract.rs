@@ -1,7 +1,9 @@
 //! The API contract: schemathesis generates requests for every operation of
 //! `/openapi.json` against a live `sigil serve` and checks every answer (no
 //! 5xx, documented statuses, content types, headers and bodies), through
-//! `scripts/schemathesis.sh`. schemathesis comes from PyPI into
+//! `scripts/schemathesis.sh`: once as an administrator (bearer), once with
+//! HTTP Basic of a confidential client for the operations that take client
+//! authentication. schemathesis comes from PyPI into
 //! `target/schemathesis-venv` (`scripts/schemathesis.sh --install`, which
 //! `.ci/run` runs); without it this test is skipped (`helpers::skip`: SKIPPED
 //! outside CI, a failure under `CI=true`).
@@ -37,8 +39,21 @@ fn schemathesis_finds_no_answer_that_breaks_the_openapi_document() {
         "schemathesis reported failures:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Two runs: every operation with the administrator's bearer token, then
+    // the client-authenticated ones (token endpoint, /oauth/revoke,
+    // /oauth/introspect) with HTTP Basic of a confidential client.
+    let (bearer_run, basic_run) = stdout
+        .split_once("== run 2 of 2")
+        .unwrap_or_else(|| panic!("the client-authentication run did not start:\n{stdout}"));
+    for (run, output) in [("bearer", bearer_run), ("client authentication", basic_run)] {
+        assert!(
+            output.contains(" passed"),
+            "schemathesis's {run} run ran no test cases:\n{stdout}"
+        );
+    }
+    // POST /auth/login, /oauth/revoke and /oauth/introspect.
     assert!(
-        stdout.contains(" passed"),
-        "schemathesis ran no test cases:\n{stdout}"
+        basic_run.contains("Selected: 3/"),
+        "the client-authentication run did not test the three operations:\n{basic_run}"
     );
 }

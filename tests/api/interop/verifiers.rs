@@ -7,15 +7,15 @@
 //! verifier is missing, its test is skipped (`helpers::skip`: SKIPPED outside
 //! CI, a failure under `CI=true`).
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use sigil::keys::Algorithm;
 
 use crate::helpers::skip::skip;
 use crate::helpers::{Options, TestApp, b64, segment, spawn_app_with};
+use crate::interop::tools::{interop_dir, node_with, run_bounded, venv_python};
 
 /// The audience the servers under test put in `aud`; not the issuer, so a
 /// verifier that confused the two would be caught.
@@ -33,55 +33,20 @@ struct Verifier {
     script: PathBuf,
 }
 
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
 /// PyJWT from the venv `.ci/run` makes (`SIGIL_INTEROP_VENV` to use another).
 fn pyjwt() -> Result<Verifier, String> {
-    let venv = std::env::var_os("SIGIL_INTEROP_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv"));
-    let python = venv.join("bin/python");
-    let probe = Command::new(&python)
-        .args(["-c", "import jwt, cryptography"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    match probe {
-        Ok(status) if status.success() => Ok(Verifier {
-            name: "PyJWT",
-            program: python,
-            script: interop_dir().join("verify_pyjwt.py"),
-        }),
-        _ => Err(format!(
-            "no PyJWT[crypto] in {} (.ci/run creates it)",
-            venv.display()
-        )),
-    }
+    Ok(Verifier {
+        name: "PyJWT",
+        program: venv_python("jwt, cryptography")?,
+        script: interop_dir().join("verify_pyjwt.py"),
+    })
 }
 
 /// jose from `tests/interop/node_modules`, run by the `node` on PATH.
 fn jose() -> Result<Verifier, String> {
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !node_ok {
-        return Err("node is not on PATH".into());
-    }
-    let jose = interop_dir().join("node_modules/jose/package.json");
-    if !jose.exists() {
-        return Err(format!(
-            "{} is missing (run `npm ci` in tests/interop; .ci/run does it)",
-            jose.display()
-        ));
-    }
     Ok(Verifier {
         name: "jose",
-        program: PathBuf::from("node"),
+        program: node_with("jose")?,
         script: interop_dir().join("verify_jose.mjs"),
     })
 }
@@ -91,17 +56,12 @@ impl Verifier {
     /// status and what it printed.
     async fn check(&self, app: &TestApp, audience: &str, token: &str) -> (i32, String) {
         let mut command = Command::new(&self.program);
-        command
-            .arg(&self.script)
-            .args([
-                &app.url("/.well-known/jwks.json"),
-                &app.issuer,
-                audience,
-                token,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.arg(&self.script).args([
+            &app.url("/.well-known/jwks.json"),
+            &app.issuer,
+            audience,
+            token,
+        ]);
         // Blocking wait off the runtime thread: the server answers the script's
         // JWKS request on this same runtime.
         tokio::task::spawn_blocking(move || run_bounded(command, Duration::from_secs(60)))
@@ -122,38 +82,6 @@ impl Verifier {
             self.name
         );
     }
-}
-
-/// Runs `command` to completion within `limit` (killed and failed after it).
-fn run_bounded(mut command: Command, limit: Duration) -> (i32, String) {
-    let mut child = command.spawn().expect("verifier starts");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("verifier did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // The scripts print one line each; it fits in the pipe while they run.
-    let mut output = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut output)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut output)
-        .unwrap();
-    (status.code().unwrap_or(-1), output.trim().to_owned())
 }
 
 /// `token` with its payload changed to grant `admin`; header and signature kept.

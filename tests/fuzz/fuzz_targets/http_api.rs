@@ -1,17 +1,23 @@
 //! Arbitrary requests to the whole application in process (every middleware,
 //! every route): register, login as a form and as JSON, refresh, logout,
-//! `PATCH /admin/users/{id}` and the bearer routes, with bodies that are
-//! raw bytes, near-valid JSON or forms, under any content type and with or
-//! without a valid token. No answer may be a 5xx; every error must be
-//! problem+json carrying its status (see `Harness::send`).
+//! `PATCH /admin/users/{id}` and the bearer routes, and the OAuth 2.0 routes
+//! of SPEC §7 (client credentials at the token endpoint, `/oauth/revoke`,
+//! `/oauth/introspect`, `/admin/clients…`, `/me/sessions…`), with bodies that
+//! are raw bytes, near-valid JSON or forms, under any content type, with or
+//! without a valid token or client authentication, and with HTTP Basic
+//! headers good, wrong and malformed. No answer may be a 5xx; every error must
+//! be problem+json carrying its status, or on the OAuth 2.0 endpoints
+//! application/json with an `error` code as well (see `Harness::send`).
 #![no_main]
 
 use arbitrary::Arbitrary;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
 use poem::Request;
 use poem::http::{HeaderValue, Method, Uri, header};
 use serde_json::{Map, Value, json};
-use sigil_fuzz::http::{ADMIN_EMAIL, Harness, PASSWORD, USER_EMAIL};
+use sigil_fuzz::http::{ADMIN_EMAIL, Harness, PASSWORD, USER_EMAIL, basic_auth};
 
 #[derive(Arbitrary, Debug)]
 struct Case {
@@ -31,12 +37,33 @@ enum Route {
     PatchUser(UserRef),
     ListUsers(String),
     Me,
+    Revoke,
+    Introspect,
+    Sessions,
+    DeleteSession(SessionRef),
+    ListClients(String),
+    CreateClient,
+    PatchClient(ClientRef),
+    RotateSecret(ClientRef),
     Other(String),
 }
 
 #[derive(Arbitrary, Debug)]
 enum UserRef {
     TheUser,
+    Unknown,
+    Raw(String),
+}
+
+#[derive(Arbitrary, Debug)]
+enum ClientRef {
+    TheClient,
+    Unknown,
+    Raw(String),
+}
+
+#[derive(Arbitrary, Debug)]
+enum SessionRef {
     Unknown,
     Raw(String),
 }
@@ -67,6 +94,20 @@ enum Auth {
     None,
     Admin,
     User,
+    /// The confidential client's own access token as a bearer.
+    Client,
+    /// `client_secret_basic` with the right secret.
+    ClientBasic,
+    /// The client's id with another secret.
+    ClientBasicWrongSecret(String),
+    /// Any id and secret, form-urlencoded and base64 as they should be.
+    Basic(String, String),
+    /// `Basic ` and base64 of any bytes: no colon, not UTF-8, `%` tricks.
+    BasicBytes(Vec<u8>),
+    /// `Basic ` and any text (not base64 at all).
+    BasicRaw(String),
+    /// A long Basic header (this many KiB of base64).
+    BasicLong(u8),
     Raw(String),
 }
 
@@ -92,6 +133,10 @@ enum Key {
     ClientId,
     Scopes,
     Disabled,
+    ClientSecret,
+    Token,
+    TokenTypeHint,
+    Audience,
     Other(String),
 }
 
@@ -111,6 +156,14 @@ enum Scalar {
     LiveRefreshToken,
     GrantPassword,
     GrantRefreshToken,
+    GrantClientCredentials,
+    TheClientId,
+    TheClientSecret,
+    AdminAccessToken,
+    UserAccessToken,
+    ClientAccessToken,
+    HintAccessToken,
+    HintRefreshToken,
     Admin,
     Profile,
     Str(String),
@@ -135,6 +188,10 @@ impl Key {
             Key::ClientId => "client_id",
             Key::Scopes => "scopes",
             Key::Disabled => "disabled",
+            Key::ClientSecret => "client_secret",
+            Key::Token => "token",
+            Key::TokenTypeHint => "token_type_hint",
+            Key::Audience => "audience",
             Key::Other(name) => return name.clone(),
         };
         known.to_owned()
@@ -151,6 +208,14 @@ impl Scalar {
             Scalar::LiveRefreshToken => json!(h.refresh_token),
             Scalar::GrantPassword => json!("password"),
             Scalar::GrantRefreshToken => json!("refresh_token"),
+            Scalar::GrantClientCredentials => json!("client_credentials"),
+            Scalar::TheClientId => json!(h.client_id),
+            Scalar::TheClientSecret => json!(h.client_secret),
+            Scalar::AdminAccessToken => json!(h.admin_token),
+            Scalar::UserAccessToken => json!(h.user_token),
+            Scalar::ClientAccessToken => json!(h.client_token),
+            Scalar::HintAccessToken => json!("access_token"),
+            Scalar::HintRefreshToken => json!("refresh_token"),
             Scalar::Admin => json!("admin"),
             Scalar::Profile => json!("profile"),
             Scalar::Str(s) => json!(s),
@@ -189,6 +254,15 @@ fn encode_query(text: &str) -> String {
         .map(|pair| pair.split('=').map(encode).collect::<Vec<_>>().join("="))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The `{id}` of a client route.
+fn client_path(client: &ClientRef, h: &Harness) -> String {
+    match client {
+        ClientRef::TheClient => encode(&h.client_id),
+        ClientRef::Unknown => "00000000-0000-4000-8000-000000000000".to_owned(),
+        ClientRef::Raw(raw) => encode(raw),
+    }
 }
 
 fn body_bytes(body: &Body, h: &Harness) -> Vec<u8> {
@@ -247,6 +321,33 @@ fuzz_target!(|case: Case| {
             true,
         ),
         Route::Me => (Method::GET, "/me".to_owned(), true),
+        // RFC 7009 says nothing of the success body: only errors are judged.
+        Route::Revoke => (Method::POST, "/oauth/revoke".to_owned(), false),
+        Route::Introspect => (Method::POST, "/oauth/introspect".to_owned(), true),
+        Route::Sessions => (Method::GET, "/me/sessions".to_owned(), true),
+        Route::DeleteSession(session) => {
+            let id = match session {
+                SessionRef::Unknown => "00000000-0000-4000-8000-000000000000".to_owned(),
+                SessionRef::Raw(raw) => encode(raw),
+            };
+            (Method::DELETE, format!("/me/sessions/{id}"), true)
+        }
+        Route::ListClients(query) => (
+            Method::GET,
+            format!("/admin/clients?{}", encode_query(query)),
+            true,
+        ),
+        Route::CreateClient => (Method::POST, "/admin/clients".to_owned(), true),
+        Route::PatchClient(client) => (
+            Method::PATCH,
+            format!("/admin/clients/{}", client_path(client, h)),
+            true,
+        ),
+        Route::RotateSecret(client) => (
+            Method::POST,
+            format!("/admin/clients/{}/secret", client_path(client, h)),
+            true,
+        ),
         Route::Other(path) => (Method::GET, format!("/{}", encode_query(path)), false),
     };
     let method = match case.method {
@@ -276,6 +377,16 @@ fuzz_target!(|case: Case| {
         Auth::None => None,
         Auth::Admin => Some(format!("Bearer {}", h.admin_token)),
         Auth::User => Some(format!("Bearer {}", h.user_token)),
+        Auth::Client => Some(format!("Bearer {}", h.client_token)),
+        Auth::ClientBasic => Some(basic_auth(&h.client_id, &h.client_secret)),
+        Auth::ClientBasicWrongSecret(secret) => Some(basic_auth(&h.client_id, secret)),
+        Auth::Basic(id, secret) => Some(basic_auth(id, secret)),
+        Auth::BasicBytes(bytes) => Some(format!("Basic {}", STANDARD.encode(bytes))),
+        Auth::BasicRaw(raw) => Some(format!("Basic {raw}")),
+        Auth::BasicLong(kib) => Some(format!(
+            "Basic {}",
+            STANDARD.encode(vec![b'a'; 1024 * (1 + usize::from(*kib) % 16)])
+        )),
         Auth::Raw(raw) => Some(raw.clone()),
     };
     if let Some(value) = authorization.and_then(|v| HeaderValue::from_str(&v).ok()) {

@@ -1,6 +1,8 @@
 //! The whole application in process: `sigil::http::app` (every middleware,
 //! every route) over an in-memory SQLite store with cheap argon2, called
 //! without a socket. [`Harness::send`] runs one request and checks the answer.
+//! The harness holds an administrator, a user, and a confidential client
+//! made through `POST /admin/clients` (SPEC §7), with a token of each.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -40,7 +42,22 @@ pub struct Harness {
     pub refresh_token: String,
     /// The user's id, a target for `PATCH /admin/users/{id}`.
     pub user_id: Uuid,
+    /// The confidential client's id (SPEC §7).
+    pub client_id: String,
+    /// Its secret, for `client_secret_basic` and `client_secret_post`.
+    pub client_secret: String,
+    /// An access token of the client (client credentials grant).
+    pub client_token: String,
 }
+
+/// The OAuth 2.0 endpoints, whose errors are `application/json` with an
+/// `error` member beside the problem members (SPEC §2).
+pub const OAUTH_ENDPOINTS: [&str; 4] = [
+    "/auth/login",
+    "/auth/refresh",
+    "/oauth/revoke",
+    "/oauth/introspect",
+];
 
 /// What an answer looked like, for targets that want more checks.
 pub struct Answer {
@@ -62,7 +79,7 @@ impl Harness {
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        let (app, user_id, tokens) = runtime.block_on(async {
+        let (app, user_id, tokens, client) = runtime.block_on(async {
             let store = SqliteStore::connect("sqlite::memory:")
                 .await
                 .expect("an in-memory store");
@@ -118,10 +135,12 @@ impl Harness {
             for email in [ADMIN_EMAIL, USER_EMAIL] {
                 tokens.push(login(&app, email).await);
             }
-            (app, user.id, tokens)
+            let client = new_client(&app, &tokens[0].0).await;
+            (app, user.id, tokens, client)
         });
         let [(admin_token, _), (user_token, refresh_token)] =
             <[(String, String); 2]>::try_from(tokens).expect("two logins");
+        let (client_id, client_secret, client_token) = client;
         Harness {
             runtime,
             app,
@@ -129,6 +148,9 @@ impl Harness {
             user_token,
             refresh_token,
             user_id,
+            client_id,
+            client_secret,
+            client_token,
         }
     }
 
@@ -136,6 +158,7 @@ impl Harness {
     /// 5xx, every error problem+json with its status inside, and, when
     /// `json_success` (documented API routes), every other answer JSON.
     pub fn send(&self, request: Request, json_success: bool) -> Answer {
+        let oauth_endpoint = OAUTH_ENDPOINTS.contains(&request.uri().path());
         self.runtime.block_on(async {
             let response = self.app.get_response(request).await;
             let status = response.status();
@@ -160,11 +183,16 @@ impl Harness {
                 String::from_utf8_lossy(&body)
             );
             if status.is_client_error() {
-                assert!(
-                    content_type.starts_with("application/problem+json"),
-                    "{status} with content type {content_type:?}"
-                );
                 let problem: Value = serde_json::from_slice(&body).expect("a problem body is JSON");
+                // OAuth 2.0 endpoints answer their errors as application/json
+                // with the RFC 6749 §5.2 `error` code beside the problem members.
+                let oauth_error = oauth_endpoint
+                    && content_type.starts_with("application/json")
+                    && problem["error"].as_str().is_some_and(|e| !e.is_empty());
+                assert!(
+                    content_type.starts_with("application/problem+json") || oauth_error,
+                    "{status} with content type {content_type:?}: {problem}"
+                );
                 assert_eq!(problem["status"], status.as_u16(), "{problem}");
                 for member in ["type", "title", "detail"] {
                     assert!(
@@ -185,6 +213,77 @@ impl Harness {
             Answer { status, body }
         })
     }
+}
+
+/// The value of an `Authorization` header for `client_secret_basic`: the
+/// form-urlencoded id and secret, base64 (RFC 6749 §2.3.1).
+pub fn basic_auth(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!("{}:{}", form_encode(id), form_encode(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// application/x-www-form-urlencoded of `text`: unreserved characters as
+/// they are, every other byte percent-encoded.
+pub fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Sends `request` to `app` and returns the status and the body as JSON.
+async fn call(app: &BoxEndpoint<'static>, request: Request) -> (StatusCode, Value) {
+    let response = app.get_response(request).await;
+    let status = response.status();
+    let body = response.into_body().into_vec().await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Creates a confidential client with scope `profile` through
+/// `POST /admin/clients` and gets a token for it with the client credentials
+/// grant: (client id, secret, access token).
+async fn new_client(app: &BoxEndpoint<'static>, admin_token: &str) -> (String, String, String) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(Uri::from_static("/admin/clients"))
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
+        .header(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {admin_token}")).unwrap(),
+        )
+        .body(r#"{"name":"fuzz","scopes":["profile"]}"#);
+    let (status, created) = call(app, request).await;
+    assert_eq!(status, StatusCode::CREATED, "harness client: {created}");
+    let text = |name: &str| created[name].as_str().expect("a client member").to_owned();
+    let (id, secret) = (text("client_id"), text("client_secret"));
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(Uri::from_static("/auth/login"))
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        )
+        .header(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&basic_auth(&id, &secret)).unwrap(),
+        )
+        .body("grant_type=client_credentials");
+    let (status, body) = call(app, request).await;
+    assert_eq!(status, StatusCode::OK, "harness client credentials: {body}");
+    let token = body["access_token"].as_str().expect("a token").to_owned();
+    (id, secret, token)
 }
 
 async fn login(app: &BoxEndpoint<'static>, email: &str) -> (String, String) {
