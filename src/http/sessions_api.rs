@@ -57,9 +57,11 @@ pub struct SessionView {
     pub last_used_at: DateTime<Utc>,
     /// The `User-Agent` of the login, without control characters, at most
     /// 256 characters; `null` if none was sent.
+    #[oai(nullable)]
     pub user_agent: Option<String>,
     /// The client address of the login (behind trusted proxies, the one
     /// `X-Forwarded-For` names); `null` if unknown.
+    #[oai(nullable)]
     pub client_addr: Option<String>,
 }
 

@@ -178,6 +178,13 @@ async fn a_user_agent_is_kept_without_control_characters_and_at_most_256_charact
     let kept = listed[0]["user_agent"].as_str().unwrap();
     assert_eq!(kept.chars().count(), 256);
     assert!(kept.starts_with("Tabbed/xxx"), "{kept}");
+    // No User-Agent at all (reqwest sends none unless told): `null`, not absent.
+    let unnamed = app.login_form(&email, PASSWORD).await;
+    assert_eq!(unnamed.status(), 200);
+    let listed = sessions(&app, token(&body, "access_token")).await;
+    let unnamed = listed.iter().find(|s| s["user_agent"] != kept).unwrap();
+    assert!(unnamed.as_object().unwrap().contains_key("user_agent"));
+    assert!(unnamed["user_agent"].is_null(), "{unnamed}");
 }
 
 #[tokio::test]
@@ -237,5 +244,8 @@ async fn the_openapi_document_shows_the_session_routes_with_the_profile_scope() 
         "client_addr",
     ] {
         assert!(session[field].is_object(), "Session lacks {field}");
+    }
+    for field in ["user_agent", "client_addr"] {
+        assert_eq!(session[field]["nullable"], true, "{field} may be null");
     }
 }
