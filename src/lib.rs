@@ -49,7 +49,8 @@
 //!   `main.rs` only parses the [`cli`] and calls it; the other commands
 //!   (`users`, `keys`) live in [`cli`] too.
 //! - [`http`] is the boundary: routes and their OpenAPI documentation
-//!   (`token_api`, `users_api`, `well_known`, `health` with `/metrics`), bearer
+//!   (`token_api`, `users_api`, `sessions_api` for `/me/sessions`,
+//!   `well_known`, `health` with `/metrics`), bearer
 //!   authentication as an extractor (`auth`), the one error type (`problem`),
 //!   who the client is (`client_addr`), what wraps every request
 //!   (`middleware`: request id, metrics labelled by the route

@@ -124,6 +124,7 @@ impl Application {
             ttl: settings.access_ttl,
         };
         let accounts = Accounts::new(store, hasher, tokens, keyring.clone(), settings.refresh_ttl)
+            .with_refresh_reuse_interval(settings.refresh_reuse_interval)
             .with_throttles(settings.throttles)
             .with_metrics(metrics.clone());
         bootstrap_admin(&accounts, &settings).await?;

@@ -13,7 +13,8 @@ use super::{
 use crate::password::Verdict;
 
 impl Accounts {
-    /// Checks email and password and starts a session. Unknown email, wrong
+    /// Checks email and password and starts a session, which keeps `client`
+    /// and `user_agent` for the user's list of sessions. Unknown email, wrong
     /// password and disabled user cost the same and answer the same.
     /// Failures count against the email from `client` and against `client`.
     pub async fn login(
@@ -22,6 +23,7 @@ impl Accounts {
         password: SecretString,
         scope: Option<&str>,
         client: Option<IpAddr>,
+        user_agent: Option<&str>,
     ) -> Result<TokenPair, AccountError> {
         // Lengths only: a login must not reveal the password policy of old accounts,
         // but nothing longer than any valid value is worth hashing or looking up.
@@ -74,7 +76,7 @@ impl Accounts {
         self.store.clear_throttle(&account_key).await?;
         let granted = scopes::grant(&user.scopes, scope).map_err(AccountError::UnknownScope)?;
         tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id, client = %client_field(client));
-        self.start_session(&user, granted).await
+        self.start_session(&user, granted, client, user_agent).await
     }
 
     /// `Throttled` until the latest end among the running locks of `keys`.

@@ -7,7 +7,7 @@
 //!
 //! One file per story: `register` (new accounts), `login` (passwords and the
 //! back-off around them), `session` (tokens handed out, refreshed, revoked and
-//! presented), `admin` (user management); `account` is the view of a user
+//! presented; a user's list of sessions), `admin` (user management); `account` is the view of a user
 //! that leaves this layer (never its password hash); `error` says what went
 //! wrong in the service's own terms (the HTTP layer picks statuses and field
 //! names); `throttle`, `scopes` and `validate` are the rules applied.
@@ -30,6 +30,7 @@ use chrono::Utc;
 use crate::keys::Keyring;
 use crate::password::PasswordHasher;
 pub use crate::store::Purged;
+pub use crate::store::Session;
 use crate::store::Store;
 use crate::telemetry::client_field;
 use crate::telemetry::metrics::Metrics;
@@ -52,6 +53,9 @@ pub struct Accounts {
     tokens: AccessTokens,
     keyring: Arc<Keyring>,
     refresh_ttl: Duration,
+    /// How long after a refresh token is used up a repeat gets the same
+    /// successor; zero (strict: every repeat is reuse) unless set.
+    refresh_reuse_interval: Duration,
     throttles: Throttles,
     metrics: Arc<Metrics>,
 }
@@ -71,9 +75,17 @@ impl Accounts {
             tokens,
             keyring,
             refresh_ttl,
+            refresh_reuse_interval: Duration::ZERO,
             throttles: Throttles::default(),
             metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Lets a refresh token presented again within `interval` after it was
+    /// used up get the same successor (zero: never; every repeat is reuse).
+    pub fn with_refresh_reuse_interval(mut self, interval: Duration) -> Accounts {
+        self.refresh_reuse_interval = interval;
+        self
     }
 
     /// Counts into `metrics` instead of a private registry.

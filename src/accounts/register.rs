@@ -89,12 +89,14 @@ impl Accounts {
         create_account(self.store.as_ref(), &self.hasher, input, scopes).await
     }
 
-    /// Registers a user with the default scopes and logs them in. Each
-    /// registration that gets as far as hashing counts against `client`.
+    /// Registers a user with the default scopes and logs them in (a session
+    /// that keeps `client` and `user_agent`). Each registration that gets as
+    /// far as hashing counts against `client`.
     pub async fn register(
         &self,
         input: Registration,
         client: Option<IpAddr>,
+        user_agent: Option<&str>,
     ) -> Result<TokenPair, AccountError> {
         let input = input.check()?;
         let key = throttle::registration_key(client);
@@ -118,6 +120,7 @@ impl Accounts {
             client,
         )
         .await?;
-        self.start_session(&user, user.scopes.clone()).await
+        self.start_session(&user, user.scopes.clone(), client, user_agent)
+            .await
     }
 }

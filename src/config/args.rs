@@ -115,6 +115,15 @@ pub struct ServeArgs {
     /// Refresh-token lifetime, e.g. 7d.
     #[arg(long, env = "SIGIL_REFRESH_TTL", default_value = "7d", value_parser = parse::duration)]
     pub refresh_ttl: Duration,
+    /// How long after a refresh token was used it may be presented again and
+    /// get the same new refresh token (several tabs, retries), e.g. 10s; 0 = off.
+    #[arg(
+        long,
+        env = "SIGIL_REFRESH_REUSE_INTERVAL",
+        default_value = "10s",
+        value_parser = parse::duration_or_zero
+    )]
+    pub refresh_reuse_interval: Duration,
     #[command(flatten)]
     pub keys: KeyArgs,
     /// Rotate keys automatically this often, e.g. 30d (default: never).
@@ -198,6 +207,16 @@ impl ServeArgs {
                 "must be longer than SIGIL_ACCESS_TTL",
             ));
         }
+        // A repeat within the interval gets the live successor: the interval is
+        // a window of leniency on reuse detection, so it stays a small part of
+        // a refresh token's life.
+        if self.refresh_reuse_interval > self.refresh_ttl / 10 {
+            return Err(ConfigError::new(
+                "SIGIL_REFRESH_REUSE_INTERVAL",
+                "refresh-reuse-interval",
+                "must be well below SIGIL_REFRESH_TTL (at most a tenth of it)",
+            ));
+        }
         let key_rotation_interval = self.key_rotation_interval.and_then(|every| every.0);
         if let Some(every) = key_rotation_interval
             && every <= keys.jwks_max_age * 2
@@ -245,6 +264,7 @@ impl ServeArgs {
             rsa_bits: keys.rsa_bits,
             access_ttl: keys.access_ttl,
             refresh_ttl: self.refresh_ttl,
+            refresh_reuse_interval: self.refresh_reuse_interval,
             jwks_max_age: keys.jwks_max_age,
             key_grace: keys.key_grace,
             key_rotation_interval,

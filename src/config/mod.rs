@@ -97,6 +97,9 @@ pub struct Settings {
     pub access_ttl: Duration,
     /// Refresh-token lifetime.
     pub refresh_ttl: Duration,
+    /// How long after a refresh token was used up a repeat gets the same
+    /// successor; zero = off (every repeat is reuse).
+    pub refresh_reuse_interval: Duration,
     /// `max-age` of the JWK Set.
     pub jwks_max_age: Duration,
     /// How long a retired key stays published (and verifies).

@@ -19,6 +19,16 @@ pub fn duration(value: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A duration in humantime's syntax that may be zero (`0`, `0s`: off), e.g.
+/// `10s` or `1500ms`.
+pub fn duration_or_zero(value: &str) -> Result<Duration, String> {
+    match value.trim() {
+        "0" => Ok(Duration::ZERO),
+        trimmed => humantime::parse_duration(trimmed)
+            .map_err(|e| format!("{value:?} is not a duration like 10s, or 0 ({e})")),
+    }
+}
+
 /// A duration of at most a day.
 pub fn duration_up_to_a_day(value: &str) -> Result<Duration, String> {
     let d = duration(value)?;

@@ -197,3 +197,31 @@ fn the_bootstrap_password_never_shows_in_the_debug_output_of_the_arguments() {
         "hunter2-correct-horse"
     );
 }
+
+#[test]
+fn the_refresh_reuse_interval_defaults_to_10s_may_be_off_and_stays_well_below_the_refresh_ttl() {
+    let defaults = Settings::new(DatabaseUrl::parse("sqlite::memory:").unwrap(), "keys");
+    assert_eq!(defaults.refresh_reuse_interval, Duration::from_secs(10));
+    for off in ["0", "0s", " 0 "] {
+        let s = serve(&["--refresh-reuse-interval", off]).unwrap();
+        assert_eq!(s.refresh_reuse_interval, Duration::ZERO, "{off:?}");
+    }
+    let s = serve(&["--refresh-reuse-interval", "1500ms"]).unwrap();
+    assert_eq!(s.refresh_reuse_interval, Duration::from_millis(1500));
+    let s = serve(&["--refresh-ttl", "1h", "--refresh-reuse-interval", "6m"]).unwrap();
+    assert_eq!(s.refresh_reuse_interval, Duration::from_secs(360));
+
+    assert_eq!(
+        serve(&["--refresh-ttl", "1h", "--refresh-reuse-interval", "7m"]).unwrap_err(),
+        "invalid setting SIGIL_REFRESH_REUSE_INTERVAL (--refresh-reuse-interval): \
+         must be well below SIGIL_REFRESH_TTL (at most a tenth of it)"
+    );
+    let err = serve(&["--refresh-reuse-interval", "soon"]).unwrap_err();
+    assert!(
+        err.starts_with(
+            "invalid setting SIGIL_REFRESH_REUSE_INTERVAL (--refresh-reuse-interval): \"soon\""
+        ),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
+}

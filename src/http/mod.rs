@@ -10,6 +10,7 @@ pub mod client_addr;
 pub mod health;
 pub mod middleware;
 pub mod problem;
+pub mod sessions_api;
 pub mod token_api;
 pub mod users_api;
 pub mod well_known;
@@ -47,6 +48,7 @@ pub fn api_service(
     (
         token_api::TokenApi,
         users_api::UsersApi,
+        sessions_api::SessionsApi,
         well_known::WellKnownApi,
         health::HealthApi,
     ),
@@ -57,6 +59,9 @@ pub fn api_service(
             accounts: ctx.accounts.clone(),
         },
         users_api::UsersApi {
+            accounts: ctx.accounts.clone(),
+        },
+        sessions_api::SessionsApi {
             accounts: ctx.accounts.clone(),
         },
         well_known::WellKnownApi {

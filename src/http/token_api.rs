@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::client_addr::ClientAddr;
 use super::problem::ApiError;
+use super::sessions_api::UserAgent;
 use crate::accounts::{Accounts, Registration, TokenPair};
 
 #[derive(Tags)]
@@ -166,6 +167,7 @@ impl TokenApi {
         &self,
         request: Json<RegisterBody>,
         client: Data<&ClientAddr>,
+        user_agent: UserAgent,
     ) -> Result<TokenResponse, ApiError> {
         let Json(RegisterBody {
             email,
@@ -181,6 +183,7 @@ impl TokenApi {
                     name,
                 },
                 client.0.0,
+                user_agent.0.as_deref(),
             )
             .await?;
         let (cache, pragma) = no_store();
@@ -195,8 +198,10 @@ impl TokenApi {
         &self,
         request: LoginRequest,
         client: Data<&ClientAddr>,
+        user_agent: UserAgent,
     ) -> Result<TokenResponse, ApiError> {
         let client = client.0.0;
+        let user_agent = user_agent.0.as_deref();
         let pair = match request {
             LoginRequest::Json(Json(LoginBody {
                 email,
@@ -209,6 +214,7 @@ impl TokenApi {
                         SecretString::from(password),
                         scope.as_deref(),
                         client,
+                        user_agent,
                     )
                     .await?
             }
@@ -228,6 +234,7 @@ impl TokenApi {
                                 SecretString::from(password),
                                 form.scope.as_deref(),
                                 client,
+                                user_agent,
                             )
                             .await?
                     }

@@ -9,9 +9,12 @@
 //! Refresh tokens are grouped in *families*: logging in starts a family, each
 //! successful refresh uses up the presented token and adds its successor to
 //! the same family. Presenting a used-up token again is treated as theft and
-//! revokes the whole family (see [`RefreshOutcome::Reused`]). That policy is
-//! written once, in the `refresh` module, over a few storage steps each
-//! backend supplies.
+//! revokes the whole family (see [`RefreshOutcome::Reused`]), unless it comes
+//! within the reuse interval and gets the same successor again
+//! ([`RefreshOutcome::Repeated`]). That policy is written once, in the
+//! `refresh` module, over a few storage steps each backend supplies. A
+//! family is what a user sees as one *session* (one device, one login):
+//! [`Session`], listed and ended by the methods of the sessions block.
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,7 +35,7 @@ mod tests;
 
 pub use open::{OpenError, open};
 pub use postgres::PostgresStore;
-pub use refresh::RefreshOutcome;
+pub use refresh::{RefreshOutcome, SealedSuccessor, SessionOrigin, Successor};
 pub use sqlite::SqliteStore;
 
 /// A user account as stored.
@@ -175,25 +178,28 @@ pub trait Store: Send + Sync + 'static {
     /// Starts a new refresh family for `user_id` holding its first token;
     /// returns the family id. `scope` (the scope granted at login, e.g.
     /// space-separated) is kept with the family and handed back on every
-    /// rotation.
+    /// rotation; `origin` is kept for the user's list of sessions.
     async fn create_refresh_family(
         &self,
         user_id: Uuid,
         scope: &str,
         token_hash: &[u8],
         expires_at: DateTime<Utc>,
+        origin: &SessionOrigin,
     ) -> Result<Uuid, StoreError>;
 
-    /// Uses up the token with hash `token_hash` and stores its successor
-    /// `new_hash` in the same family, atomically. See [`RefreshOutcome`] for
-    /// the possible results; two concurrent calls with the same token never
-    /// both rotate.
+    /// Presents the token with hash `token_hash` at `now`: uses it up and
+    /// stores `successor` in the same family, atomically, or hands back the
+    /// sealed successor of a repeat within `reuse_interval` (zero: repeats
+    /// are reuse). See [`RefreshOutcome`] for the possible results; two
+    /// concurrent calls with the same token never both rotate, so a family
+    /// never branches.
     async fn rotate_refresh(
         &self,
         token_hash: &[u8],
-        new_hash: &[u8],
-        new_expires_at: DateTime<Utc>,
+        successor: Successor<'_>,
         now: DateTime<Utc>,
+        reuse_interval: Duration,
     ) -> Result<RefreshOutcome, StoreError>;
 
     /// Revokes the family of the given token (logout). Returns `false` if the
@@ -255,6 +261,46 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         quiet_since: DateTime<Utc>,
     ) -> Result<Purged, StoreError>;
+
+    // --- Sessions (`/me/sessions`): a user's refresh families, by id. ---
+
+    /// The live sessions of `user_id` at `now`: families not revoked that
+    /// still hold an unused token not expired, most recently used first, at
+    /// most [`MAX_SESSIONS`].
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError>;
+
+    /// Revokes the family `family_id` if it is a live session of `user_id`
+    /// at `now` (as [`Store::list_sessions`] would list it); `false`, and
+    /// nothing changed, for another user's, an unknown, a revoked or an
+    /// expired family.
+    async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Most sessions [`Store::list_sessions`] returns.
+pub const MAX_SESSIONS: u32 = 500;
+
+/// A refresh family as its owner sees it: one login on one device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// The family's id.
+    pub id: Uuid,
+    /// When the login happened.
+    pub created_at: DateTime<Utc>,
+    /// When the family was last logged in or refreshed.
+    pub last_used_at: DateTime<Utc>,
+    /// The `User-Agent` of the login, cleaned and shortened.
+    pub user_agent: Option<String>,
+    /// The client address of the login.
+    pub client_addr: Option<String>,
 }
 
 /// The earliest time a previous failure may have happened and still extend a

@@ -3,7 +3,8 @@
 //! All SQL and PostgreSQL-specific behaviour lives here and in the child
 //! modules: connecting and migrating (`connect`), the mapping of PostgreSQL
 //! errors onto [`StoreError`] (`convert`), the storage steps of refresh
-//! families (`families`), and failed logins (`throttle`). Columns use native
+//! families (`families`), a user's sessions (`sessions`), and failed logins
+//! (`throttle`). Columns use native
 //! types, so values need no conversion. Several instances may share one
 //! database: uniqueness is left to unique indexes, and presenting a refresh
 //! token locks the token's row and its family's row (`SELECT … FOR UPDATE`)
@@ -18,12 +19,14 @@ use uuid::Uuid;
 
 use super::refresh::{self, NewToken};
 use super::{
-    NewUser, Purged, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start,
+    NewUser, Purged, RefreshOutcome, Session, SessionOrigin, Store, StoreError, Successor, User,
+    UserPatch, failure_window_start,
 };
 
 mod connect;
 mod convert;
 mod families;
+mod sessions;
 mod throttle;
 
 use convert::{classify, is_email_conflict, user_from_row};
@@ -211,6 +214,7 @@ impl Store for PostgresStore {
         scope: &str,
         token_hash: &[u8],
         expires_at: DateTime<Utc>,
+        origin: &SessionOrigin,
     ) -> Result<Uuid, StoreError> {
         let first = NewToken {
             hash: token_hash,
@@ -220,6 +224,7 @@ impl Store for PostgresStore {
             self.begin_family().await?,
             user_id,
             scope,
+            origin,
             first,
             Utc::now(),
         )
@@ -229,15 +234,12 @@ impl Store for PostgresStore {
     async fn rotate_refresh(
         &self,
         token_hash: &[u8],
-        new_hash: &[u8],
-        new_expires_at: DateTime<Utc>,
+        successor: Successor<'_>,
         now: DateTime<Utc>,
+        reuse_interval: Duration,
     ) -> Result<RefreshOutcome, StoreError> {
-        let successor = NewToken {
-            hash: new_hash,
-            expires_at: new_expires_at,
-        };
-        refresh::rotate(self.begin_family().await?, token_hash, successor, now).await
+        let tx = self.begin_family().await?;
+        refresh::rotate(tx, token_hash, successor, now, reuse_interval).await
     }
 
     async fn revoke_family_of(
@@ -289,5 +291,22 @@ impl Store for PostgresStore {
         quiet_since: DateTime<Utc>,
     ) -> Result<Purged, StoreError> {
         throttle::purge(&self.pool, expired_before, now, quiet_since).await
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        sessions::list(&self.pool, user_id, now).await
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        sessions::revoke(&self.pool, user_id, family_id, now).await
     }
 }

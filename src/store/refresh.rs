@@ -9,9 +9,25 @@
 //! |-----------------------------------------------|--------------------------------|
 //! | is not stored                                 | [`RefreshOutcome::Unknown`]    |
 //! | has a revoked family, or a disabled owner     | [`RefreshOutcome::Revoked`]    |
-//! | was used up before (theft or a replay)        | [`RefreshOutcome::Reused`]: the whole family is revoked |
+//! | was used up less than the reuse interval ago, and its successor is still unused | [`RefreshOutcome::Repeated`]: the same successor, sealed, handed back |
+//! | was used up before, otherwise (theft or a replay) | [`RefreshOutcome::Reused`]: the whole family is revoked |
 //! | is past its expiry                            | [`RefreshOutcome::Expired`]    |
 //! | is none of that                               | [`RefreshOutcome::Rotated`]: used up, successor stored |
+//!
+//! # The reuse interval
+//!
+//! Several tabs of one browser, or a client retrying after a lost answer,
+//! present one refresh token at nearly the same moment. Within the reuse
+//! interval after the token was used up, such a repeat gets the **same**
+//! successor as the first presentation, so the family never branches and
+//! every tab ends on one token. The store cannot hand out a token it does not
+//! hold, and it must never hold a usable one: the caller seals the successor
+//! under a key derived from the presented token (`token::refresh`), the row
+//! of the presented token keeps only those sealed bytes, and only someone
+//! presenting that token again can open them. A repeat whose successor has
+//! already been used up (the family moved on) is reuse, as is any
+//! presentation after the interval; an interval of zero is the strict policy
+//! (every second presentation is reuse).
 //!
 //! Each backend supplies the same few storage steps, [`FamilyWrite`], all
 //! inside one write transaction that holds the presented token's row and its
@@ -19,19 +35,58 @@
 //! (SQLite: `BEGIN IMMEDIATE` on the one writer connection; PostgreSQL:
 //! `SELECT … FOR UPDATE`). Concurrent presentations of one token, from any
 //! number of instances, are therefore decided one after the other, each on
-//! what the previous one wrote: exactly one rotates, the next sees a used-up
-//! token and revokes the family, the rest find the family revoked.
+//! what the previous one wrote: exactly one rotates; within the interval the
+//! others repeat, after it the next sees a used-up token and revokes the
+//! family and the rest find the family revoked.
 //!
 //! The functions here ([`rotate`], [`revoke_family_of`], [`start_family`])
 //! are what the backends' [`Store`](super::Store) methods of the same purpose
 //! call; they never see SQL, and the backends never decide.
 
+use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::StoreError;
+
+/// A successor refresh token sealed under a key that only the token it
+/// replaced yields. Opaque bytes to the store; `Debug` prints `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSuccessor(pub Vec<u8>);
+
+impl fmt::Debug for SealedSuccessor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedSuccessor(<redacted>)")
+    }
+}
+
+/// The token that replaces a presented one in
+/// [`Store::rotate_refresh`](super::Store::rotate_refresh). No `Debug`: the
+/// hash is never printed.
+#[derive(Clone, Copy)]
+pub struct Successor<'a> {
+    /// Hash of the new token, as stored.
+    pub hash: &'a [u8],
+    /// When the new token stops being usable.
+    pub expires_at: DateTime<Utc>,
+    /// The new token sealed for the presented one, kept on the presented
+    /// token's row so that a repeat within the reuse interval can be handed
+    /// the same successor; `None` when repeats are off.
+    pub sealed: Option<&'a [u8]>,
+}
+
+/// Where a session (a refresh family) was started, as the user will see it
+/// in their list of sessions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionOrigin {
+    /// The client's `User-Agent`, already cleaned and shortened.
+    pub user_agent: Option<String>,
+    /// The client address.
+    pub client_addr: Option<String>,
+}
 
 /// Outcome of presenting a refresh token to
 /// [`Store::rotate_refresh`](super::Store::rotate_refresh).
@@ -47,6 +102,20 @@ pub enum RefreshOutcome {
         /// The scope granted when the family was started (as given to
         /// [`Store::create_refresh_family`](super::Store::create_refresh_family)).
         scope: String,
+    },
+    /// The token was used up less than the reuse interval ago and its
+    /// successor is still unused: nothing new was stored, and the caller
+    /// opens `sealed_successor` with the presented token to hand out that
+    /// same successor again.
+    Repeated {
+        /// Owner of the family.
+        user_id: Uuid,
+        /// The family of both tokens.
+        family_id: Uuid,
+        /// The scope granted when the family was started.
+        scope: String,
+        /// The successor, as sealed when the token was used up.
+        sealed_successor: SealedSuccessor,
     },
     /// No token with that hash is known.
     Unknown,
@@ -81,10 +150,24 @@ pub(super) struct StoredToken {
     pub(super) expires_at: DateTime<Utc>,
     /// When the token was used up, if it was.
     pub(super) used_at: Option<DateTime<Utc>>,
+    /// The token it was used up for, if it was.
+    pub(super) successor: Option<StoredSuccessor>,
     /// Whether the family has been revoked.
     pub(super) family_revoked: bool,
     /// Whether the family's owner is disabled.
     pub(super) owner_disabled: bool,
+}
+
+/// The successor of a used-up token, as [`FamilyWrite::find_token`] reads it
+/// (after the presented token's row is held, so as the last writer left it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StoredSuccessor {
+    /// The successor sealed for the presented token, if it was sealed.
+    pub(super) sealed: Option<SealedSuccessor>,
+    /// When the successor was used up in turn, if it was.
+    pub(super) used_at: Option<DateTime<Utc>>,
+    /// When the successor stops being usable.
+    pub(super) expires_at: DateTime<Utc>,
 }
 
 /// A token to add to a family: the first one of a new family, or the
@@ -102,20 +185,22 @@ pub(super) struct NewToken<'a> {
 ///
 /// Every method runs inside the transaction; none decides anything.
 pub(super) trait FamilyWrite: Send + Sized {
-    /// Finds the token stored with hash `token_hash`, with its family and
-    /// owner, and holds the token's and the family's rows until the
-    /// transaction ends, so no one else changes them meanwhile.
+    /// Finds the token stored with hash `token_hash`, with its family, owner
+    /// and successor, and holds the token's and the family's rows until the
+    /// transaction ends, so no one else changes them meanwhile. The successor
+    /// is read once those rows are held.
     fn find_token(
         &mut self,
         token_hash: &[u8],
     ) -> impl Future<Output = Result<Option<StoredToken>, StoreError>> + Send;
 
-    /// Creates an empty, unrevoked family.
+    /// Creates an empty, unrevoked family started and last used at `now`.
     fn insert_family(
         &mut self,
         family_id: Uuid,
         user_id: Uuid,
         scope: &str,
+        origin: &SessionOrigin,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -128,15 +213,24 @@ pub(super) trait FamilyWrite: Send + Sized {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks the token `token_id` of `family_id` used up at `now`, if it is
-    /// still unused, and then adds `successor` to the family. Returns whether
-    /// the token was unused (and so the successor stored).
+    /// still unused, links it to `successor` (keeping `sealed` on its row)
+    /// and adds `successor` to the family. Returns whether the token was
+    /// unused (and so the successor stored).
     fn use_up(
         &mut self,
         token_id: Uuid,
         family_id: Uuid,
         successor: NewToken<'_>,
+        sealed: Option<&[u8]>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that the family was used (refreshed) at `now`.
+    fn touch_family(
+        &mut self,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks a family revoked at `now`, keeping an earlier revocation time.
     fn revoke_family(
@@ -159,29 +253,64 @@ pub(super) enum Verdict {
     Revoked,
     /// Refuse and revoke the family: the token was used up before.
     Reused,
+    /// Hand out the successor the token was used up for, again.
+    Repeat,
     /// Refuse: the token is past its expiry.
     Expired,
     /// Use the token up and store its successor.
     Rotate,
 }
 
-/// The policy: what presenting `token` at `now` does.
+/// The policy: what presenting `token` at `now` does, repeats being allowed
+/// for `reuse_interval` after a token was used up (zero: never).
 ///
 /// The order matters: a revoked family stays revoked whatever its token, and
 /// a used-up token presented again is reuse even once it has expired (an
-/// attacker replaying an old token must still end the family).
-pub(super) fn verdict(token: &StoredToken, now: DateTime<Utc>) -> Verdict {
+/// attacker replaying an old token must still end the family) unless it is a
+/// repeat, which depends on its successor, not on its own expiry.
+pub(super) fn verdict(
+    token: &StoredToken,
+    now: DateTime<Utc>,
+    reuse_interval: Duration,
+) -> Verdict {
     // A disabled owner counts as revoked even if a family slipped past the
     // revocation done when disabling (e.g. a login racing with it).
     if token.family_revoked || token.owner_disabled {
         Verdict::Revoked
-    } else if token.used_at.is_some() {
-        Verdict::Reused
+    } else if let Some(used_at) = token.used_at {
+        if is_repeat(token, used_at, now, reuse_interval) {
+            Verdict::Repeat
+        } else {
+            Verdict::Reused
+        }
     } else if token.expires_at <= now {
         Verdict::Expired
     } else {
         Verdict::Rotate
     }
+}
+
+/// Whether presenting `token`, used up at `used_at`, again at `now` is a
+/// repeat: within the interval, with a sealed successor that is still
+/// unused and unexpired. A `now` before `used_at` (another instance's clock
+/// a little ahead) is within the interval.
+fn is_repeat(
+    token: &StoredToken,
+    used_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    reuse_interval: Duration,
+) -> bool {
+    let Ok(interval) = TimeDelta::from_std(reuse_interval) else {
+        return false;
+    };
+    let Some(successor) = &token.successor else {
+        return false;
+    };
+    !interval.is_zero()
+        && now.signed_duration_since(used_at) < interval
+        && successor.sealed.is_some()
+        && successor.used_at.is_none()
+        && successor.expires_at > now
 }
 
 /// Presents the token with hash `presented` at `now` on the open transaction
@@ -190,8 +319,9 @@ pub(super) fn verdict(token: &StoredToken, now: DateTime<Utc>) -> Verdict {
 pub(super) async fn rotate<W: FamilyWrite>(
     mut tx: W,
     presented: &[u8],
-    successor: NewToken<'_>,
+    successor: Successor<'_>,
     now: DateTime<Utc>,
+    reuse_interval: Duration,
 ) -> Result<RefreshOutcome, StoreError> {
     let Some(token) = tx.find_token(presented).await? else {
         tx.rollback().await?;
@@ -201,24 +331,45 @@ pub(super) async fn rotate<W: FamilyWrite>(
         user_id: token.user_id,
         family_id: token.family_id,
     };
-    match verdict(&token, now) {
-        Verdict::Revoked => {
+    let sealed_successor = token.successor.as_ref().and_then(|s| s.sealed.clone());
+    match (verdict(&token, now, reuse_interval), sealed_successor) {
+        (Verdict::Revoked, _) => {
             tx.rollback().await?;
             Ok(RefreshOutcome::Revoked)
         }
-        Verdict::Expired => {
+        (Verdict::Expired, _) => {
             tx.rollback().await?;
             Ok(RefreshOutcome::Expired)
         }
-        Verdict::Reused => {
+        (Verdict::Repeat, Some(sealed_successor)) => {
+            tx.touch_family(token.family_id, now).await?;
+            tx.commit().await?;
+            Ok(RefreshOutcome::Repeated {
+                user_id: token.user_id,
+                family_id: token.family_id,
+                scope: token.scope,
+                sealed_successor,
+            })
+        }
+        // A repeat always has a sealed successor ([`is_repeat`]); without
+        // one it could only be reuse.
+        (Verdict::Reused | Verdict::Repeat, _) => {
             tx.revoke_family(token.family_id, now).await?;
             tx.commit().await?;
             Ok(reused)
         }
-        Verdict::Rotate => {
+        (Verdict::Rotate, _) => {
+            let next = NewToken {
+                hash: successor.hash,
+                expires_at: successor.expires_at,
+            };
             // The row is held, so it is still unused; should a backend ever
             // fail to hold it, a lost race is still reuse, never a branch.
-            if tx.use_up(token.id, token.family_id, successor, now).await? {
+            if tx
+                .use_up(token.id, token.family_id, next, successor.sealed, now)
+                .await?
+            {
+                tx.touch_family(token.family_id, now).await?;
                 tx.commit().await?;
                 Ok(RefreshOutcome::Rotated {
                     user_id: token.user_id,
@@ -258,78 +409,17 @@ pub(super) async fn start_family<W: FamilyWrite>(
     mut tx: W,
     user_id: Uuid,
     scope: &str,
+    origin: &SessionOrigin,
     first: NewToken<'_>,
     now: DateTime<Utc>,
 ) -> Result<Uuid, StoreError> {
     let family_id = Uuid::new_v4();
-    tx.insert_family(family_id, user_id, scope, now).await?;
+    tx.insert_family(family_id, user_id, scope, origin, now)
+        .await?;
     tx.insert_token(family_id, first, now).await?;
     tx.commit().await?;
     Ok(family_id)
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::TimeDelta;
-
-    use super::*;
-
-    fn fresh_token(now: DateTime<Utc>) -> StoredToken {
-        StoredToken {
-            id: Uuid::new_v4(),
-            family_id: Uuid::new_v4(),
-            user_id: Uuid::new_v4(),
-            scope: "read".to_owned(),
-            expires_at: now + TimeDelta::days(1),
-            used_at: None,
-            family_revoked: false,
-            owner_disabled: false,
-        }
-    }
-
-    #[test]
-    fn an_unused_live_token_of_a_live_family_rotates() {
-        let now = Utc::now();
-        assert_eq!(verdict(&fresh_token(now), now), Verdict::Rotate);
-    }
-
-    #[test]
-    fn a_token_is_expired_from_the_instant_of_its_expiry() {
-        let now = Utc::now();
-        let token = StoredToken {
-            expires_at: now,
-            ..fresh_token(now)
-        };
-        assert_eq!(verdict(&token, now), Verdict::Expired);
-        let just_before = now - TimeDelta::microseconds(1);
-        assert_eq!(verdict(&token, just_before), Verdict::Rotate);
-    }
-
-    #[test]
-    fn a_used_up_token_is_reuse_even_after_it_expired() {
-        let now = Utc::now();
-        let token = StoredToken {
-            used_at: Some(now - TimeDelta::days(2)),
-            expires_at: now - TimeDelta::days(1),
-            ..fresh_token(now)
-        };
-        assert_eq!(verdict(&token, now), Verdict::Reused);
-    }
-
-    #[test]
-    fn a_revoked_family_or_a_disabled_owner_refuses_every_token_without_reuse() {
-        let now = Utc::now();
-        let used = Some(now - TimeDelta::seconds(1));
-        for (family_revoked, owner_disabled) in [(true, false), (false, true), (true, true)] {
-            for used_at in [None, used] {
-                let token = StoredToken {
-                    family_revoked,
-                    owner_disabled,
-                    used_at,
-                    ..fresh_token(now)
-                };
-                assert_eq!(verdict(&token, now), Verdict::Revoked, "{token:?}");
-            }
-        }
-    }
-}
+mod tests;

@@ -4,7 +4,8 @@
 //! connection settings (WAL, `synchronous=FULL`, foreign keys, busy timeout),
 //! the text encoding of ids and timestamps and the mapping of SQLite errors
 //! onto [`StoreError`] (`convert`), the storage steps of refresh families
-//! (`families`), and failed logins (`throttle`). Every write goes through one writer connection, and
+//! (`families`), a user's sessions (`sessions`), and failed logins
+//! (`throttle`). Every write goes through one writer connection, and
 //! every writing transaction starts with `BEGIN IMMEDIATE`, so it holds the
 //! database's write lock from its first read and concurrent writers queue up
 //! instead of failing half-way.
@@ -23,11 +24,13 @@ use uuid::Uuid;
 use super::migrate::{self, migrate_error};
 use super::refresh::{self, NewToken};
 use super::{
-    NewUser, Purged, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start,
+    NewUser, Purged, RefreshOutcome, Session, SessionOrigin, Store, StoreError, Successor, User,
+    UserPatch, failure_window_start,
 };
 
 mod convert;
 mod families;
+mod sessions;
 mod throttle;
 
 use convert::{classify, encode_scopes, is_email_conflict, prepare_file, ts, user_from_row};
@@ -283,6 +286,7 @@ impl Store for SqliteStore {
         scope: &str,
         token_hash: &[u8],
         expires_at: DateTime<Utc>,
+        origin: &SessionOrigin,
     ) -> Result<Uuid, StoreError> {
         let first = NewToken {
             hash: token_hash,
@@ -292,6 +296,7 @@ impl Store for SqliteStore {
             self.begin_family().await?,
             user_id,
             scope,
+            origin,
             first,
             Utc::now(),
         )
@@ -301,15 +306,12 @@ impl Store for SqliteStore {
     async fn rotate_refresh(
         &self,
         token_hash: &[u8],
-        new_hash: &[u8],
-        new_expires_at: DateTime<Utc>,
+        successor: Successor<'_>,
         now: DateTime<Utc>,
+        reuse_interval: Duration,
     ) -> Result<RefreshOutcome, StoreError> {
-        let successor = NewToken {
-            hash: new_hash,
-            expires_at: new_expires_at,
-        };
-        refresh::rotate(self.begin_family().await?, token_hash, successor, now).await
+        let tx = self.begin_family().await?;
+        refresh::rotate(tx, token_hash, successor, now, reuse_interval).await
     }
 
     async fn revoke_family_of(
@@ -361,5 +363,22 @@ impl Store for SqliteStore {
         quiet_since: DateTime<Utc>,
     ) -> Result<Purged, StoreError> {
         throttle::purge(&self.writer, expired_before, now, quiet_since).await
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        sessions::list(&self.pool, user_id, now).await
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        sessions::revoke(&self.writer, user_id, family_id, now).await
     }
 }

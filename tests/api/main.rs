@@ -110,14 +110,14 @@ macro_rules! per_backend {
 
 per_backend! {
     both {
-        accounts: [admin, concurrency, login, refresh, register],
+        accounts: [admin, concurrency, login, refresh, register, reuse_interval, sessions],
         abuse: [privileges, throttling],
         http: [requests],
         interop: [oauth_libraries],
         tokens: [claims, rejections],
     }
     postgres_only {
-        ops: [multi_instance, outage, test_databases],
+        ops: [multi_instance, outage, refresh_across_instances, test_databases],
     }
 }
 

@@ -5,8 +5,10 @@
 //! family's row (`SELECT … FOR UPDATE OF t, f`) until the transaction ends:
 //! concurrent presentations of one token, from any instance, queue on that
 //! lock, and each later one then reads the rows as the earlier one left them.
-//! A logout or a disabling of the owner queues on the family's row the same
-//! way.
+//! A logout, a disabling of the owner, the end of a session and a
+//! presentation of any other token of the family queue on the family's row
+//! the same way, so the successor a repeat reads is never being used up at
+//! that moment.
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
@@ -15,7 +17,9 @@ use uuid::Uuid;
 
 use super::convert::classify;
 use crate::store::StoreError;
-use crate::store::refresh::{FamilyWrite, NewToken, StoredToken};
+use crate::store::refresh::{
+    FamilyWrite, NewToken, SealedSuccessor, SessionOrigin, StoredSuccessor, StoredToken,
+};
 
 /// An open transaction on refresh families.
 pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Postgres>);
@@ -23,7 +27,8 @@ pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Postgres>);
 impl FamilyWrite for FamilyTransaction {
     async fn find_token(&mut self, token_hash: &[u8]) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT t.id, t.family_id, t.expires_at, t.used_at, f.user_id, f.scope, \
+            "SELECT t.id, t.family_id, t.expires_at, t.used_at, t.successor_id, \
+             t.sealed_successor, f.user_id, f.scope, \
              f.revoked_at IS NOT NULL AS family_revoked, u.disabled FROM refresh_tokens t \
              JOIN refresh_families f ON f.id = t.family_id \
              JOIN users u ON u.id = f.user_id \
@@ -37,6 +42,15 @@ impl FamilyWrite for FamilyTransaction {
         let Some(row) = row else {
             return Ok(None);
         };
+        let successor_id: Option<Uuid> = row.try_get("successor_id").map_err(classify)?;
+        let sealed: Option<Vec<u8>> = row.try_get("sealed_successor").map_err(classify)?;
+        // A statement of its own, run once the rows above are held: in READ
+        // COMMITTED it sees every commit made before the lock was granted,
+        // whereas the joined row of a waiting `FOR UPDATE` might be stale.
+        let successor = match successor_id {
+            Some(id) => self.successor(id, sealed).await?,
+            None => None,
+        };
         Ok(Some(StoredToken {
             id: row.try_get("id").map_err(classify)?,
             family_id: row.try_get("family_id").map_err(classify)?,
@@ -44,6 +58,7 @@ impl FamilyWrite for FamilyTransaction {
             scope: row.try_get("scope").map_err(classify)?,
             expires_at: row.try_get("expires_at").map_err(classify)?,
             used_at: row.try_get("used_at").map_err(classify)?,
+            successor,
             family_revoked: row.try_get("family_revoked").map_err(classify)?,
             owner_disabled: row.try_get("disabled").map_err(classify)?,
         }))
@@ -54,15 +69,19 @@ impl FamilyWrite for FamilyTransaction {
         family_id: Uuid,
         user_id: Uuid,
         scope: &str,
+        origin: &SessionOrigin,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO refresh_families (id, user_id, scope, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO refresh_families (id, user_id, scope, created_at, last_used_at, \
+             user_agent, client_addr) VALUES ($1, $2, $3, $4, $4, $5, $6)",
         )
         .bind(family_id)
         .bind(user_id)
         .bind(scope)
         .bind(now)
+        .bind(origin.user_agent.as_deref())
+        .bind(origin.client_addr.as_deref())
         .execute(&mut *self.0)
         .await
         .map_err(classify)?;
@@ -75,19 +94,8 @@ impl FamilyWrite for FamilyTransaction {
         token: NewToken<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (id, family_id, token_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(Uuid::new_v4())
-        .bind(family_id)
-        .bind(token.hash)
-        .bind(now)
-        .bind(token.expires_at)
-        .execute(&mut *self.0)
-        .await
-        .map_err(classify)?;
-        Ok(())
+        self.insert_token_as(Uuid::new_v4(), family_id, token, now)
+            .await
     }
 
     async fn use_up(
@@ -95,21 +103,42 @@ impl FamilyWrite for FamilyTransaction {
         token_id: Uuid,
         family_id: Uuid,
         successor: NewToken<'_>,
+        sealed: Option<&[u8]>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let marked =
-            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(token_id)
-                .execute(&mut *self.0)
-                .await
-                .map_err(classify)?
-                .rows_affected();
+        let successor_id = Uuid::new_v4();
+        let marked = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1, successor_id = $2, sealed_successor = $3 \
+             WHERE id = $4 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(successor_id)
+        .bind(sealed)
+        .bind(token_id)
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?
+        .rows_affected();
         if marked != 1 {
             return Ok(false);
         }
-        self.insert_token(family_id, successor, now).await?;
+        self.insert_token_as(successor_id, family_id, successor, now)
+            .await?;
         Ok(true)
+    }
+
+    async fn touch_family(
+        &mut self,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE refresh_families SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(family_id)
+            .execute(&mut *self.0)
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn revoke_family(
@@ -134,6 +163,53 @@ impl FamilyWrite for FamilyTransaction {
 
     async fn rollback(self) -> Result<(), StoreError> {
         self.0.rollback().await.map_err(classify)
+    }
+}
+
+impl FamilyTransaction {
+    /// Adds an unused token with the row id `id` to a family.
+    async fn insert_token_as(
+        &mut self,
+        id: Uuid,
+        family_id: Uuid,
+        token: NewToken<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, family_id, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(family_id)
+        .bind(token.hash)
+        .bind(now)
+        .bind(token.expires_at)
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    /// The successor with row id `id`, sealed as `sealed`; `None` if it is
+    /// gone.
+    async fn successor(
+        &mut self,
+        id: Uuid,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<StoredSuccessor>, StoreError> {
+        let row = sqlx::query("SELECT used_at, expires_at FROM refresh_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(classify)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(StoredSuccessor {
+            sealed: sealed.map(SealedSuccessor),
+            used_at: row.try_get("used_at").map_err(classify)?,
+            expires_at: row.try_get("expires_at").map_err(classify)?,
+        }))
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! A [`FamilyTransaction`] is a `BEGIN IMMEDIATE` transaction on the one
 //! writer connection: it holds the database's write lock from its first read,
-//! so the rows [`FamilyWrite::find_token`] reads cannot change under it.
+//! so the rows [`FamilyWrite::find_token`] reads (the presented token, its
+//! family, and the successor it was used up for) cannot change under it.
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteConnection;
@@ -12,7 +13,9 @@ use uuid::Uuid;
 
 use super::convert::{classify, parse_ts, parse_uuid, ts};
 use crate::store::StoreError;
-use crate::store::refresh::{FamilyWrite, NewToken, StoredToken};
+use crate::store::refresh::{
+    FamilyWrite, NewToken, SealedSuccessor, SessionOrigin, StoredSuccessor, StoredToken,
+};
 
 /// An open write transaction on refresh families.
 pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Sqlite>);
@@ -20,7 +23,8 @@ pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Sqlite>);
 impl FamilyWrite for FamilyTransaction {
     async fn find_token(&mut self, token_hash: &[u8]) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT t.id, t.family_id, t.expires_at, t.used_at, f.user_id, f.scope, \
+            "SELECT t.id, t.family_id, t.expires_at, t.used_at, t.successor_id, \
+             t.sealed_successor, f.user_id, f.scope, \
              f.revoked_at IS NOT NULL AS family_revoked, u.disabled FROM refresh_tokens t \
              JOIN refresh_families f ON f.id = t.family_id \
              JOIN users u ON u.id = f.user_id \
@@ -35,6 +39,12 @@ impl FamilyWrite for FamilyTransaction {
         };
         let text = |column: &str| row.try_get::<String, _>(column).map_err(classify);
         let used_at: Option<String> = row.try_get("used_at").map_err(classify)?;
+        let successor_id: Option<String> = row.try_get("successor_id").map_err(classify)?;
+        let sealed: Option<Vec<u8>> = row.try_get("sealed_successor").map_err(classify)?;
+        let successor = match successor_id {
+            Some(id) => self.successor(&id, sealed).await?,
+            None => None,
+        };
         Ok(Some(StoredToken {
             id: parse_uuid(&text("id")?)?,
             family_id: parse_uuid(&text("family_id")?)?,
@@ -42,6 +52,7 @@ impl FamilyWrite for FamilyTransaction {
             scope: text("scope")?,
             expires_at: parse_ts(&text("expires_at")?)?,
             used_at: used_at.as_deref().map(parse_ts).transpose()?,
+            successor,
             family_revoked: row.try_get("family_revoked").map_err(classify)?,
             owner_disabled: row.try_get("disabled").map_err(classify)?,
         }))
@@ -52,15 +63,20 @@ impl FamilyWrite for FamilyTransaction {
         family_id: Uuid,
         user_id: Uuid,
         scope: &str,
+        origin: &SessionOrigin,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO refresh_families (id, user_id, scope, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO refresh_families (id, user_id, scope, created_at, last_used_at, \
+             user_agent, client_addr) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(family_id.to_string())
         .bind(user_id.to_string())
         .bind(scope)
         .bind(ts(now))
+        .bind(ts(now))
+        .bind(origin.user_agent.as_deref())
+        .bind(origin.client_addr.as_deref())
         .execute(&mut *self.0)
         .await
         .map_err(classify)?;
@@ -73,19 +89,8 @@ impl FamilyWrite for FamilyTransaction {
         token: NewToken<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (id, family_id, token_hash, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(Uuid::new_v4().to_string())
-        .bind(family_id.to_string())
-        .bind(token.hash)
-        .bind(ts(now))
-        .bind(ts(token.expires_at))
-        .execute(&mut *self.0)
-        .await
-        .map_err(classify)?;
-        Ok(())
+        self.insert_token_as(Uuid::new_v4(), family_id, token, now)
+            .await
     }
 
     async fn use_up(
@@ -93,21 +98,42 @@ impl FamilyWrite for FamilyTransaction {
         token_id: Uuid,
         family_id: Uuid,
         successor: NewToken<'_>,
+        sealed: Option<&[u8]>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let marked =
-            sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL")
-                .bind(ts(now))
-                .bind(token_id.to_string())
-                .execute(&mut *self.0)
-                .await
-                .map_err(classify)?
-                .rows_affected();
+        let successor_id = Uuid::new_v4();
+        let marked = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = ?, successor_id = ?, sealed_successor = ? \
+             WHERE id = ? AND used_at IS NULL",
+        )
+        .bind(ts(now))
+        .bind(successor_id.to_string())
+        .bind(sealed)
+        .bind(token_id.to_string())
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?
+        .rows_affected();
         if marked != 1 {
             return Ok(false);
         }
-        self.insert_token(family_id, successor, now).await?;
+        self.insert_token_as(successor_id, family_id, successor, now)
+            .await?;
         Ok(true)
+    }
+
+    async fn touch_family(
+        &mut self,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE refresh_families SET last_used_at = ? WHERE id = ?")
+            .bind(ts(now))
+            .bind(family_id.to_string())
+            .execute(&mut *self.0)
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn revoke_family(
@@ -132,6 +158,55 @@ impl FamilyWrite for FamilyTransaction {
 
     async fn rollback(self) -> Result<(), StoreError> {
         self.0.rollback().await.map_err(classify)
+    }
+}
+
+impl FamilyTransaction {
+    /// Adds an unused token with the row id `id` to a family.
+    async fn insert_token_as(
+        &mut self,
+        id: Uuid,
+        family_id: Uuid,
+        token: NewToken<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, family_id, token_hash, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(family_id.to_string())
+        .bind(token.hash)
+        .bind(ts(now))
+        .bind(ts(token.expires_at))
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    /// The successor with row id `id`, sealed as `sealed`; `None` if it is
+    /// gone.
+    async fn successor(
+        &mut self,
+        id: &str,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<StoredSuccessor>, StoreError> {
+        let row = sqlx::query("SELECT used_at, expires_at FROM refresh_tokens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(classify)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let used_at: Option<String> = row.try_get("used_at").map_err(classify)?;
+        let expires_at: String = row.try_get("expires_at").map_err(classify)?;
+        Ok(Some(StoredSuccessor {
+            sealed: sealed.map(SealedSuccessor),
+            used_at: used_at.as_deref().map(parse_ts).transpose()?,
+            expires_at: parse_ts(&expires_at)?,
+        }))
     }
 }
 

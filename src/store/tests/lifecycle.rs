@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 
-use super::{fresh, later, new_user, rotated, user_with_family};
+use super::{fresh, later, new_user, rotate, rotated, user_with_family};
 use crate::store::migrate;
 use crate::store::{SqliteStore, Store, StoreError};
 
@@ -44,10 +44,7 @@ async fn data_survives_reopening_the_file() {
     let after = store.user_by_email("ADA@example.com").await.unwrap();
     assert_eq!(after.as_ref(), Some(&before));
     assert_eq!(before.password_hash, "new-hash");
-    let outcome = store
-        .rotate_refresh(b"t0", b"t1", later(now), now)
-        .await
-        .unwrap();
+    let outcome = rotate(&store, b"t0", b"t1", later(now), now).await;
     assert_eq!(outcome, rotated(user_id, family_id));
 }
 

@@ -18,7 +18,10 @@ use uuid::Uuid;
 
 use database::TestDatabase;
 
-use super::{NewUser, PostgresStore, RefreshOutcome, SharedStore, SqliteStore, Store};
+use super::{
+    NewUser, PostgresStore, RefreshOutcome, SessionOrigin, SharedStore, SqliteStore, Store,
+    Successor,
+};
 
 /// Declares, for each named `async fn(SharedStore)` of the current module, a
 /// test on SQLite (in a child module `sqlite`) and one on PostgreSQL (in
@@ -53,6 +56,8 @@ mod lifecycle;
 mod postgres_lifecycle;
 mod purge;
 mod refresh;
+mod repeat;
+mod sessions;
 mod throttle;
 mod users;
 
@@ -121,8 +126,28 @@ async fn user_with_family(store: &dyn Store, now: DateTime<Utc>) -> (Uuid, Uuid)
         .await
         .unwrap();
     let family = store
-        .create_refresh_family(user.id, SCOPE, b"t0", later(now))
+        .create_refresh_family(user.id, SCOPE, b"t0", later(now), &SessionOrigin::default())
         .await
         .unwrap();
     (user.id, family)
+}
+
+/// Presents `presented` at `now` under the strict policy (no reuse
+/// interval), with `next`, valid until `expires_at`, as its successor.
+async fn rotate(
+    store: &dyn Store,
+    presented: &[u8],
+    next: &[u8],
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> RefreshOutcome {
+    let successor = Successor {
+        hash: next,
+        expires_at,
+        sealed: None,
+    };
+    store
+        .rotate_refresh(presented, successor, now, std::time::Duration::ZERO)
+        .await
+        .unwrap()
 }

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
-use super::{new_user, user_with_family};
-use crate::store::{RefreshOutcome, SharedStore};
+use super::{new_user, rotate, user_with_family};
+use crate::store::{RefreshOutcome, SessionOrigin, SharedStore};
 
 /// Now, at the microsecond precision both backends store.
 fn now() -> DateTime<Utc> {
@@ -21,7 +21,13 @@ async fn a_family_whose_every_token_expired_is_deleted_and_a_live_one_is_kept(st
         .await
         .unwrap();
     store
-        .create_refresh_family(other.id, "read", b"old", now - TimeDelta::hours(2))
+        .create_refresh_family(
+            other.id,
+            "read",
+            b"old",
+            now - TimeDelta::hours(2),
+            &SessionOrigin::default(),
+        )
         .await
         .unwrap();
 
@@ -32,19 +38,20 @@ async fn a_family_whose_every_token_expired_is_deleted_and_a_live_one_is_kept(st
 
     assert_eq!(purged.refresh_families, 1);
     assert_eq!(
-        store
-            .rotate_refresh(b"old", b"old2", now + TimeDelta::days(1), now)
-            .await
-            .unwrap(),
+        rotate(
+            store.as_ref(),
+            b"old",
+            b"old2",
+            now + TimeDelta::days(1),
+            now
+        )
+        .await,
         RefreshOutcome::Unknown,
         "the expired family is gone"
     );
     assert!(
         matches!(
-            store
-                .rotate_refresh(b"t0", b"t1", now + TimeDelta::days(1), now)
-                .await
-                .unwrap(),
+            rotate(store.as_ref(), b"t0", b"t1", now + TimeDelta::days(1), now).await,
             RefreshOutcome::Rotated { user_id, .. } if user_id == live_user
         ),
         "the live family still rotates"
@@ -58,7 +65,13 @@ async fn a_family_that_expired_inside_the_margin_is_kept(store: SharedStore) {
         .await
         .unwrap();
     store
-        .create_refresh_family(user.id, "read", b"recent", now - TimeDelta::minutes(5))
+        .create_refresh_family(
+            user.id,
+            "read",
+            b"recent",
+            now - TimeDelta::minutes(5),
+            &SessionOrigin::default(),
+        )
         .await
         .unwrap();
 
@@ -69,10 +82,14 @@ async fn a_family_that_expired_inside_the_margin_is_kept(store: SharedStore) {
 
     assert_eq!(purged.refresh_families, 0);
     assert_eq!(
-        store
-            .rotate_refresh(b"recent", b"r2", now + TimeDelta::days(1), now)
-            .await
-            .unwrap(),
+        rotate(
+            store.as_ref(),
+            b"recent",
+            b"r2",
+            now + TimeDelta::days(1),
+            now
+        )
+        .await,
         RefreshOutcome::Expired
     );
 }

@@ -19,9 +19,20 @@ async fn a_refresh_returns_new_tokens_and_uses_up_the_old_refresh_token() {
     assert_eq!(again.status(), 200, "the new refresh token works");
 }
 
+/// A server whose refresh tokens have no reuse interval: every second
+/// presentation of a used-up token is reuse.
+fn strict() -> Options {
+    Options {
+        tweak: Box::new(|s| s.refresh_reuse_interval = std::time::Duration::ZERO),
+        ..Options::default()
+    }
+}
+
 #[tokio::test]
 async fn refresh_token_reuse_revokes_the_whole_family() {
-    let Some(app) = spawn_app().await else { return };
+    let Some(app) = spawn_app_with(strict()).await else {
+        return;
+    };
     let (_, _, original) = app.signed_up_user().await;
     let body: Value = app.refresh(&original).await.json().await.unwrap();
     let newest = body["refresh_token"].as_str().unwrap().to_owned();

@@ -55,6 +55,8 @@ async fn a_full_session_logs_its_audit_events_and_never_a_secret() {
             ("RUST_LOG", "debug"),
             ("SIGIL_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
             ("SIGIL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            // The second presentation of a refresh token below is reuse at once.
+            ("SIGIL_REFRESH_REUSE_INTERVAL", "0"),
         ],
     );
     let base = server.base.clone();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::helpers::{PASSWORD, TestApp, spawn_app};
+use super::helpers::{Options, PASSWORD, TestApp, spawn_app, spawn_app_with};
 
 /// Samples by `name{labels}` (labels as the server wrote them).
 type Samples = HashMap<String, f64>;
@@ -124,7 +124,12 @@ fn get(samples: &Samples, series: &str) -> f64 {
 
 #[tokio::test]
 async fn a_scripted_session_moves_each_counter_by_what_it_did() {
-    let app = spawn_app().await;
+    // No reuse interval: the second presentation below is reuse at once.
+    let app = spawn_app_with(Options {
+        tweak: Box::new(|s| s.refresh_reuse_interval = std::time::Duration::ZERO),
+        ..Options::default()
+    })
+    .await;
     let before = scrape(&app).await;
 
     // Two registrations and one login: three access tokens.

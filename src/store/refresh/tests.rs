@@ -1,0 +1,174 @@
+//! Unit tests of [`verdict`](super::verdict): the policy alone, on rows made
+//! up in memory, with and without the reuse interval.
+
+use super::*;
+
+const INTERVAL: Duration = Duration::from_secs(10);
+
+fn fresh_token(now: DateTime<Utc>) -> StoredToken {
+    StoredToken {
+        id: Uuid::new_v4(),
+        family_id: Uuid::new_v4(),
+        user_id: Uuid::new_v4(),
+        scope: "read".to_owned(),
+        expires_at: now + TimeDelta::days(1),
+        used_at: None,
+        successor: None,
+        family_revoked: false,
+        owner_disabled: false,
+    }
+}
+
+/// A token used up `ago` before `now` for a sealed, unused successor.
+fn used_token(now: DateTime<Utc>, ago: TimeDelta) -> StoredToken {
+    StoredToken {
+        used_at: Some(now - ago),
+        successor: Some(StoredSuccessor {
+            sealed: Some(SealedSuccessor(vec![1, 2, 3])),
+            used_at: None,
+            expires_at: now + TimeDelta::days(1),
+        }),
+        ..fresh_token(now)
+    }
+}
+
+#[test]
+fn an_unused_live_token_of_a_live_family_rotates() {
+    let now = Utc::now();
+    assert_eq!(verdict(&fresh_token(now), now, INTERVAL), Verdict::Rotate);
+    assert_eq!(
+        verdict(&fresh_token(now), now, Duration::ZERO),
+        Verdict::Rotate
+    );
+}
+
+#[test]
+fn a_token_is_expired_from_the_instant_of_its_expiry() {
+    let now = Utc::now();
+    let token = StoredToken {
+        expires_at: now,
+        ..fresh_token(now)
+    };
+    assert_eq!(verdict(&token, now, INTERVAL), Verdict::Expired);
+    let just_before = now - TimeDelta::microseconds(1);
+    assert_eq!(verdict(&token, just_before, INTERVAL), Verdict::Rotate);
+}
+
+#[test]
+fn a_used_up_token_is_reuse_even_after_it_expired() {
+    let now = Utc::now();
+    let token = StoredToken {
+        used_at: Some(now - TimeDelta::days(2)),
+        expires_at: now - TimeDelta::days(1),
+        ..fresh_token(now)
+    };
+    assert_eq!(verdict(&token, now, INTERVAL), Verdict::Reused);
+}
+
+#[test]
+fn a_revoked_family_or_a_disabled_owner_refuses_every_token_without_reuse() {
+    let now = Utc::now();
+    for (family_revoked, owner_disabled) in [(true, false), (false, true), (true, true)] {
+        for token in [fresh_token(now), used_token(now, TimeDelta::seconds(1))] {
+            let token = StoredToken {
+                family_revoked,
+                owner_disabled,
+                ..token
+            };
+            assert_eq!(
+                verdict(&token, now, INTERVAL),
+                Verdict::Revoked,
+                "{token:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_token_presented_again_within_the_interval_is_a_repeat_up_to_its_last_instant() {
+    let now = Utc::now();
+    let within = TimeDelta::from_std(INTERVAL).unwrap() - TimeDelta::microseconds(1);
+    for ago in [TimeDelta::zero(), TimeDelta::seconds(1), within] {
+        assert_eq!(
+            verdict(&used_token(now, ago), now, INTERVAL),
+            Verdict::Repeat,
+            "{ago}"
+        );
+    }
+    // Another instance's clock a little behind the one that used it up.
+    let ahead = used_token(now, TimeDelta::milliseconds(-300));
+    assert_eq!(verdict(&ahead, now, INTERVAL), Verdict::Repeat);
+}
+
+#[test]
+fn a_token_presented_again_at_or_after_the_end_of_the_interval_is_reuse() {
+    let now = Utc::now();
+    let interval = TimeDelta::from_std(INTERVAL).unwrap();
+    for ago in [
+        interval,
+        interval + TimeDelta::seconds(1),
+        TimeDelta::days(3),
+    ] {
+        assert_eq!(
+            verdict(&used_token(now, ago), now, INTERVAL),
+            Verdict::Reused,
+            "{ago}"
+        );
+    }
+}
+
+#[test]
+fn with_an_interval_of_zero_every_second_presentation_is_reuse() {
+    let now = Utc::now();
+    for ago in [TimeDelta::zero(), TimeDelta::milliseconds(-300)] {
+        assert_eq!(
+            verdict(&used_token(now, ago), now, Duration::ZERO),
+            Verdict::Reused
+        );
+    }
+}
+
+#[test]
+fn a_repeat_after_the_family_moved_on_is_reuse() {
+    let now = Utc::now();
+    let mut token = used_token(now, TimeDelta::seconds(1));
+    if let Some(successor) = &mut token.successor {
+        successor.used_at = Some(now);
+    }
+    assert_eq!(verdict(&token, now, INTERVAL), Verdict::Reused);
+}
+
+#[test]
+fn a_repeat_needs_a_sealed_live_successor() {
+    let now = Utc::now();
+    let ago = TimeDelta::seconds(1);
+    let unlinked = StoredToken {
+        successor: None,
+        ..used_token(now, ago)
+    };
+    let mut unsealed = used_token(now, ago);
+    let mut expired = used_token(now, ago);
+    if let (Some(a), Some(b)) = (&mut unsealed.successor, &mut expired.successor) {
+        a.sealed = None;
+        b.expires_at = now;
+    }
+    for token in [unlinked, unsealed, expired] {
+        assert_eq!(verdict(&token, now, INTERVAL), Verdict::Reused, "{token:?}");
+    }
+}
+
+#[test]
+fn a_used_up_token_past_its_own_expiry_still_repeats_while_its_successor_lives() {
+    let now = Utc::now();
+    let token = StoredToken {
+        expires_at: now - TimeDelta::milliseconds(1),
+        ..used_token(now, TimeDelta::seconds(1))
+    };
+    assert_eq!(verdict(&token, now, INTERVAL), Verdict::Repeat);
+}
+
+#[test]
+fn the_sealed_successor_is_never_printed() {
+    let sealed = SealedSuccessor(b"secret bytes".to_vec());
+    assert_eq!(format!("{sealed:?}"), "SealedSuccessor(<redacted>)");
+}
