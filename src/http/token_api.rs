@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::client_addr::ClientAddr;
-use super::problem::ApiError;
+use super::problem::{ApiError, OAuthError};
 use crate::accounts::{Accounts, Registration, TokenPair};
 
 #[derive(Tags)]
@@ -195,7 +195,7 @@ impl TokenApi {
         &self,
         request: LoginRequest,
         client: Data<&ClientAddr>,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<TokenResponse, OAuthError> {
         let client = client.0.0;
         let pair = match request {
             LoginRequest::Json(Json(LoginBody {
@@ -220,7 +220,8 @@ impl TokenApi {
                             return Err(ApiError::bad_request(
                                 "grant_type=password needs username and password.",
                             )
-                            .oauth("invalid_request"));
+                            .oauth("invalid_request")
+                            .into());
                         };
                         self.accounts
                             .login(
@@ -236,7 +237,8 @@ impl TokenApi {
                             return Err(ApiError::bad_request(
                                 "grant_type=refresh_token needs refresh_token.",
                             )
-                            .oauth("invalid_request"));
+                            .oauth("invalid_request")
+                            .into());
                         };
                         self.accounts.refresh(&token).await?
                     }
@@ -244,7 +246,8 @@ impl TokenApi {
                         return Err(ApiError::bad_request(
                             "grant_type must be password or refresh_token.",
                         )
-                        .oauth("unsupported_grant_type"));
+                        .oauth("unsupported_grant_type")
+                        .into());
                     }
                 }
             }
@@ -255,13 +258,14 @@ impl TokenApi {
 
     /// Exchange a refresh token for new tokens; the presented one is used up.
     #[oai(path = "/auth/refresh", method = "post")]
-    async fn refresh(&self, request: RefreshRequest) -> Result<TokenResponse, ApiError> {
+    async fn refresh(&self, request: RefreshRequest) -> Result<TokenResponse, OAuthError> {
         let token = match request {
             RefreshRequest::Json(Json(b)) => b.refresh_token,
             RefreshRequest::Form(Form(f)) => {
                 if f.grant_type != "refresh_token" {
                     return Err(ApiError::bad_request("grant_type must be refresh_token.")
-                        .oauth("unsupported_grant_type"));
+                        .oauth("unsupported_grant_type")
+                        .into());
                 }
                 f.refresh_token
             }
