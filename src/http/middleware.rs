@@ -111,7 +111,8 @@ fn too_large() -> ApiError {
 }
 
 /// Turns any error that reached the top into a problem+json response. Our own
-/// [`ApiError`]s already are; poem's and poem-openapi's get one here.
+/// [`ApiError`]s already are (and `OAuthError`s are their `application/json`
+/// form); poem's and poem-openapi's get one here.
 pub async fn to_problem(err: poem::Error) -> Response {
     if err.is::<AuthorizationError>() {
         return ApiError::missing_bearer().into_response();
@@ -138,10 +139,15 @@ pub async fn to_problem(err: poem::Error) -> Response {
         return problem.into_response();
     }
     let response = err.into_response();
+    // Our own errors: problem+json, or an `OAuthError`'s `application/json`
+    // (poem's own errors are plain text).
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(b"application/problem+json") || v.starts_with(b"application/json")
+        });
     if is_problem {
         return response;
     }

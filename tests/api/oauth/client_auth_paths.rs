@@ -50,9 +50,15 @@ async fn a_client_revokes_its_own_access_tokens_by_basic_and_by_post() {
     let (id, secret) = create_client(&app, &admin, "orders").await;
     let revoked_by_basic = client_token(&app, &id, &secret).await;
     let revoked_by_post = client_token(&app, &id, &secret).await;
-    assert_eq!(app.introspect(Auth::Bearer(&admin), &revoked_by_basic).await["active"], true);
+    assert_eq!(
+        app.introspect(Auth::Bearer(&admin), &revoked_by_basic)
+            .await["active"],
+        true
+    );
 
-    let basic = app.revoke(Auth::Basic(&id, &secret), &revoked_by_basic).await;
+    let basic = app
+        .revoke(Auth::Basic(&id, &secret), &revoked_by_basic)
+        .await;
     let post = app.revoke(Auth::Post(&id, &secret), &revoked_by_post).await;
 
     assert_eq!(basic.status(), 200);
@@ -80,7 +86,10 @@ async fn a_client_cannot_revoke_another_clients_token_or_a_users_tokens() {
         assert_eq!(body["error"], "unauthorized_client");
     }
 
-    assert_eq!(app.introspect(Auth::Bearer(&admin), &token).await["active"], true);
+    assert_eq!(
+        app.introspect(Auth::Bearer(&admin), &token).await["active"],
+        true
+    );
     assert_eq!(app.get("/me", Some(&user_access)).await.status(), 200);
     assert_eq!(app.refresh(&user_refresh).await.status(), 200);
 }
@@ -93,7 +102,9 @@ async fn a_client_introspects_users_tokens_and_its_own() {
     let own = client_token(&app, &id, &secret).await;
     let (email, user_access, _) = app.signed_up_user().await;
 
-    let user = app.introspect(Auth::Basic(&id, &secret), &user_access).await;
+    let user = app
+        .introspect(Auth::Basic(&id, &secret), &user_access)
+        .await;
     let mine = app.introspect(Auth::Post(&id, &secret), &own).await;
 
     assert_eq!(user["active"], true);
@@ -116,12 +127,19 @@ async fn a_wrong_client_secret_is_401_invalid_client_on_both_endpoints() {
     let challenge = revoke.headers()["www-authenticate"].clone();
     let revoke = assert_oauth_error(revoke, 401).await;
     let introspect = app
-        .post_oauth("/oauth/introspect", Auth::Post(&id, "wrong"), &[("token", &token)])
+        .post_oauth(
+            "/oauth/introspect",
+            Auth::Post(&id, "wrong"),
+            &[("token", &token)],
+        )
         .await;
     let introspect = assert_oauth_error(introspect, 401).await;
 
     assert_eq!(revoke["error"], "invalid_client");
     assert!(challenge.to_str().unwrap().starts_with("Basic"));
     assert_eq!(introspect["error"], "invalid_client");
-    assert_eq!(app.introspect(Auth::Bearer(&admin), &token).await["active"], true);
+    assert_eq!(
+        app.introspect(Auth::Bearer(&admin), &token).await["active"],
+        true
+    );
 }
