@@ -50,14 +50,17 @@
 //!   (`users`, `keys`) live in [`cli`] too.
 //! - [`http`] is the boundary: routes and their OpenAPI documentation
 //!   (`token_api`, `users_api`, `sessions_api` for `/me/sessions`,
-//!   `well_known`, `health` with `/metrics`), bearer
-//!   authentication as an extractor (`auth`), the one error type (`problem`),
+//!   `oauth_api` for revocation and introspection, `well_known`, `health`
+//!   with `/metrics`), bearer authentication as an extractor (`auth`), the
+//!   one error type (`problem`, with its `application/json` form for the
+//!   OAuth 2.0 endpoints),
 //!   who the client is (`client_addr`), what wraps every request
 //!   (`middleware`: request id, metrics labelled by the route
 //!   template `allow` reads from the OpenAPI document, input limits,
 //!   problem+json).
 //! - [`accounts`] is the domain: register, log in, refresh, log out,
-//!   authenticate a bearer token, manage users; input rules, scopes, the
+//!   authenticate a bearer token, manage users, revoke and introspect
+//!   tokens (`revocation`, `introspection`); input rules, scopes, the
 //!   back-off against guessing (`throttle`); audit events.
 //! - [`password`] hashes with argon2id (`argon`) on a few dedicated
 //!   low-priority threads (`workers`) behind a bounded queue.
@@ -68,8 +71,8 @@
 //!   Set, and the [`Keyring`](keys::Keyring) that swaps key sets atomically.
 //! - [`reload`] keeps a running server's key set current: `SIGHUP`, a watcher
 //!   on the keys folder and polling all reload it, off the request path.
-//! - [`store`] persists users, refresh-token families and throttle counters
-//!   behind the [`Store`](store::Store) trait (SQLite and PostgreSQL, same
+//! - [`store`] persists users, refresh-token families, revoked access tokens
+//!   and throttle counters behind the [`Store`](store::Store) trait (SQLite and PostgreSQL, same
 //!   behaviour), opened by [`store::open`]; `startup` purges what has expired
 //!   every 10 minutes.
 //! - [`config`] reads settings; [`telemetry`] sets up logging and holds the

@@ -207,7 +207,8 @@ async fn purge_periodically(accounts: Accounts) {
             Ok(purged) if purged != Default::default() => tracing::info!(
                 refresh_families = purged.refresh_families,
                 throttle_rows = purged.throttle_rows,
-                "purged expired refresh families and quiet throttle counters"
+                revoked_access_tokens = purged.revoked_access_tokens,
+                "purged expired refresh families, quiet throttle counters and expired revocations"
             ),
             Ok(_) => {}
             // Already logged where it happened; the next tick tries again.

@@ -7,7 +7,10 @@
 //!
 //! One file per story: `register` (new accounts), `login` (passwords and the
 //! back-off around them), `session` (tokens handed out, refreshed, revoked and
-//! presented; a user's list of sessions), `admin` (user management); `account` is the view of a user
+//! presented; a user's list of sessions), `admin` (user management),
+//! `revocation` and `introspection` (RFC 7009 and RFC 7662: who may revoke
+//! what, revoked access tokens, what a presented token is worth now);
+//! `account` is the view of a user
 //! that leaves this layer (never its password hash); `error` says what went
 //! wrong in the service's own terms (the HTTP layer picks statuses and field
 //! names); `throttle`, `scopes` and `validate` are the rules applied.
@@ -15,8 +18,10 @@
 mod account;
 mod admin;
 mod error;
+mod introspection;
 mod login;
 mod register;
+pub mod revocation;
 pub mod scopes;
 mod session;
 pub mod throttle;
@@ -37,7 +42,9 @@ use crate::telemetry::metrics::Metrics;
 use crate::token::access::AccessTokens;
 pub use account::{Account, AccountChanges};
 pub use error::{AccountError, AuthError};
+pub use introspection::ActiveToken;
 pub use register::{Registration, create_account};
+pub use revocation::{Caller, RevocationError, TokenHint, TokenKind};
 pub use session::{Principal, TokenPair};
 use throttle::Throttles;
 pub use validate::{Field, FieldError};
@@ -111,9 +118,10 @@ impl Accounts {
         &self.tokens
     }
 
-    /// Deletes refresh families expired for over an hour and throttle
-    /// counters quiet for longer than their window: neither can decide an
-    /// answer any more. Returns what was deleted.
+    /// Deletes refresh families expired for over an hour, throttle
+    /// counters quiet for longer than their window and revocations of access
+    /// tokens expired for over an hour: none can decide an answer any more.
+    /// Returns what was deleted.
     pub async fn purge_expired(&self) -> Result<Purged, AccountError> {
         let now = Utc::now();
         let margin = chrono::TimeDelta::hours(1);

@@ -158,6 +158,7 @@ impl Accounts {
                 tracing::debug!(%reason, "access token refused");
                 AuthError::InvalidToken
             })?;
+        self.ensure_not_revoked(&claims).await?;
         let id = Uuid::parse_str(&claims.sub).map_err(|_| AuthError::InvalidToken)?;
         let user = match self.store.user_by_id(id).await {
             Ok(Some(user)) if !user.disabled => user,

@@ -1,6 +1,8 @@
 //! What wraps every route: the client address and a request id on every log
-//! line, the input limits (64 KiB bodies, 8 KiB `Authorization` headers), and
-//! the conversion of every error into problem+json.
+//! line, the input limits (64 KiB bodies, 8 KiB `Authorization` headers), the
+//! conversion of every error into problem+json, and on the OAuth 2.0
+//! endpoints the reshaping of those problems into `application/json` with an
+//! RFC 6749 §5.2 `error` (`oauth_errors`), whoever raised them.
 
 use std::time::Instant;
 
@@ -13,7 +15,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::client_addr::{ClientAddr, TrustedProxies};
-use super::problem::ApiError;
+use super::problem::{ApiError, error_description, oauth_code};
 use crate::telemetry::metrics::Metrics;
 
 /// Largest request body accepted (SPEC §2).
@@ -109,7 +111,8 @@ fn too_large() -> ApiError {
 }
 
 /// Turns any error that reached the top into a problem+json response. Our own
-/// [`ApiError`]s already are; poem's and poem-openapi's get one here.
+/// [`ApiError`]s already are (and `OAuthError`s are their `application/json`
+/// form); poem's and poem-openapi's get one here.
 pub async fn to_problem(err: poem::Error) -> Response {
     if err.is::<AuthorizationError>() {
         return ApiError::missing_bearer().into_response();
@@ -136,10 +139,15 @@ pub async fn to_problem(err: poem::Error) -> Response {
         return problem.into_response();
     }
     let response = err.into_response();
+    // Our own errors: problem+json, or an `OAuthError`'s `application/json`
+    // (poem's own errors are plain text).
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(b"application/problem+json") || v.starts_with(b"application/json")
+        });
     if is_problem {
         return response;
     }
@@ -165,6 +173,65 @@ pub async fn to_problem(err: poem::Error) -> Response {
         }
     }
     problem
+}
+
+/// The OAuth 2.0 endpoints, whose errors are `application/json` with an
+/// `error` member (SPEC §2).
+pub const OAUTH_ENDPOINTS: &[&str] = &[
+    "/auth/login",
+    "/auth/refresh",
+    "/oauth/revoke",
+    "/oauth/introspect",
+];
+
+/// On the [`OAUTH_ENDPOINTS`], turns a problem+json error that reached the
+/// top (an unreadable form, a wrong content type, a body over the limit, a
+/// wrong method: refused before any handler ran) into the same document as
+/// `application/json` with `error` and `error_description`, the code chosen
+/// by [`oauth_code`]. Handlers there answer [`OAuthError`](super::problem::OAuthError)s,
+/// which already have that shape and pass unchanged.
+pub async fn oauth_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let oauth = OAUTH_ENDPOINTS.contains(&req.uri().path());
+    let response = next.call(req).await?.into_response();
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !oauth || !is_problem || !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response);
+    }
+    let challenge = response
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (mut parts, body) = response.into_parts();
+    let bytes = body.into_vec().await.unwrap_or_default();
+    let mut doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let Some(members) = doc.as_object_mut() else {
+        tracing::error!(
+            status = status.as_u16(),
+            "a problem body is not a JSON object"
+        );
+        return Ok(ApiError::internal().into_response());
+    };
+    let code = oauth_code(status, challenge.as_deref());
+    members
+        .entry("error")
+        .or_insert_with(|| serde_json::Value::from(code));
+    let description = members
+        .get("detail")
+        .and_then(|d| d.as_str())
+        .map(error_description)
+        .unwrap_or_default();
+    members.insert("error_description".to_owned(), description.into());
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Ok(Response::from_parts(parts, doc.to_string().into()))
 }
 
 /// What [`trace_request`] needs besides the request.

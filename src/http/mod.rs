@@ -1,14 +1,20 @@
 //! The HTTP API: routes, their documentation, and what wraps them.
 //!
+//! Routes: `token_api` (`/auth/*`), `users_api` (`/me`, `/admin/*`),
+//! `sessions_api` (`/me/sessions`), `oauth_api` (RFC 7009 revocation, RFC 7662 introspection), `well_known`
+//! (JWK Set, RFC 8414 metadata), `health`.
+//!
 //! Handlers are thin: parse, call one [`Accounts`]
 //! method or read the key set, map the result. Requests flow
-//! `trace_request` → `add_allow` → `to_problem` → `limit_input` → route → handler.
+//! `trace_request` → `add_allow` → `oauth_errors` → `to_problem` → `limit_input` →
+//! route → handler.
 
 pub mod allow;
 pub mod auth;
 pub mod client_addr;
 pub mod health;
 pub mod middleware;
+pub mod oauth_api;
 pub mod problem;
 pub mod sessions_api;
 pub mod token_api;
@@ -49,6 +55,7 @@ pub fn api_service(
         token_api::TokenApi,
         users_api::UsersApi,
         sessions_api::SessionsApi,
+        oauth_api::OAuthApi,
         well_known::WellKnownApi,
         health::HealthApi,
     ),
@@ -62,6 +69,9 @@ pub fn api_service(
             accounts: ctx.accounts.clone(),
         },
         sessions_api::SessionsApi {
+            accounts: ctx.accounts.clone(),
+        },
+        oauth_api::OAuthApi {
             accounts: ctx.accounts.clone(),
         },
         well_known::WellKnownApi {
@@ -107,6 +117,7 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
         .data(ctx.accounts)
         .around(middleware::limit_input)
         .catch_all_error(middleware::to_problem)
+        .around(middleware::oauth_errors)
         .around(move |ep, req| allow::add_allow(ep, req, allowed.clone()))
         .around(move |next, req| {
             let observe = observe.clone();

@@ -1,6 +1,12 @@
 //! The one error type at the HTTP boundary: every refusal is an RFC 9457
 //! problem+json body, with the headers its status calls for.
 //!
+//! The OAuth 2.0 endpoints (token, refresh, revocation, introspection) answer
+//! the same document as `application/json` with the RFC 6749 §5.2 `error`
+//! and `error_description` members beside it ([`OAuthError`], SPEC §2), since
+//! OAuth libraries read no other media type. Every status gets a code
+//! ([`oauth_code`]); where RFC 6749 names none, the choice is documented there.
+//!
 //! Internal causes are logged where they happen (see `accounts`) and never sent:
 //! a 500 says only that something went wrong.
 
@@ -8,6 +14,9 @@ use poem::http::StatusCode;
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
 use crate::accounts::{AccountError, AuthError, Field, FieldError};
+
+mod oauth;
+pub use oauth::{OAuthError, error_description, oauth_code};
 
 /// Seconds a client should wait after a 503 from a full hashing queue.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
@@ -28,9 +37,12 @@ pub struct Problem {
     /// For validation failures: each invalid field and why.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<InvalidField>>,
-    /// On the token endpoint: the OAuth 2.0 error code (RFC 6749 §5.2).
+    /// On the OAuth 2.0 endpoints: the error code (RFC 6749 §5.2).
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
+    /// On the OAuth 2.0 endpoints: `detail` in the characters RFC 6749 §5.2 allows.
+    #[oai(skip_serializing_if_is_none)]
+    pub error_description: Option<String>,
 }
 
 /// One invalid field of a request.
@@ -108,6 +120,7 @@ impl ApiError {
             detail: detail.into(),
             errors: None,
             error: None,
+            error_description: None,
         };
         if status.is_server_error() {
             ApiError::Server(status, Json(Box::new(problem)), None)

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::client_addr::ClientAddr;
-use super::problem::ApiError;
+use super::problem::{ApiError, OAuthError};
 use super::sessions_api::UserAgent;
 use crate::accounts::{Accounts, Registration, TokenPair};
 
@@ -199,7 +199,7 @@ impl TokenApi {
         request: LoginRequest,
         client: Data<&ClientAddr>,
         user_agent: UserAgent,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<TokenResponse, OAuthError> {
         let client = client.0.0;
         let user_agent = user_agent.0.as_deref();
         let pair = match request {
@@ -226,7 +226,8 @@ impl TokenApi {
                             return Err(ApiError::bad_request(
                                 "grant_type=password needs username and password.",
                             )
-                            .oauth("invalid_request"));
+                            .oauth("invalid_request")
+                            .into());
                         };
                         self.accounts
                             .login(
@@ -243,7 +244,8 @@ impl TokenApi {
                             return Err(ApiError::bad_request(
                                 "grant_type=refresh_token needs refresh_token.",
                             )
-                            .oauth("invalid_request"));
+                            .oauth("invalid_request")
+                            .into());
                         };
                         self.accounts.refresh(&token).await?
                     }
@@ -251,7 +253,8 @@ impl TokenApi {
                         return Err(ApiError::bad_request(
                             "grant_type must be password or refresh_token.",
                         )
-                        .oauth("unsupported_grant_type"));
+                        .oauth("unsupported_grant_type")
+                        .into());
                     }
                 }
             }
@@ -262,13 +265,14 @@ impl TokenApi {
 
     /// Exchange a refresh token for new tokens; the presented one is used up.
     #[oai(path = "/auth/refresh", method = "post")]
-    async fn refresh(&self, request: RefreshRequest) -> Result<TokenResponse, ApiError> {
+    async fn refresh(&self, request: RefreshRequest) -> Result<TokenResponse, OAuthError> {
         let token = match request {
             RefreshRequest::Json(Json(b)) => b.refresh_token,
             RefreshRequest::Form(Form(f)) => {
                 if f.grant_type != "refresh_token" {
                     return Err(ApiError::bad_request("grant_type must be refresh_token.")
-                        .oauth("unsupported_grant_type"));
+                        .oauth("unsupported_grant_type")
+                        .into());
                 }
                 f.refresh_token
             }

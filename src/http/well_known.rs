@@ -77,12 +77,21 @@ pub struct ServerMetadata {
     pub jwks_uri: String,
     /// The OAuth 2.0 token endpoint.
     pub token_endpoint: String,
-    /// `password` and `refresh_token`.
+    /// `password`, `refresh_token` and `client_credentials`.
     pub grant_types_supported: Vec<String>,
     /// Scopes sigil grants.
     pub scopes_supported: Vec<String>,
-    /// `none`: clients are public.
+    /// `none` (the public client) and the confidential clients' methods.
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Token revocation (RFC 7009).
+    pub revocation_endpoint: String,
+    /// `none` (refresh tokens only) and the confidential clients' methods.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// Token introspection (RFC 7662).
+    pub introspection_endpoint: String,
+    /// The confidential clients' methods. A bearer token with the `admin`
+    /// scope is accepted too, which RFC 8414 has no method name for.
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
     /// Empty: sigil has no authorization endpoint.
     pub response_types_supported: Vec<String>,
     /// Human-readable API documentation.
@@ -97,9 +106,25 @@ impl ServerMetadata {
             issuer: issuer.to_owned(),
             jwks_uri: format!("{issuer}/.well-known/jwks.json"),
             token_endpoint: format!("{issuer}/auth/login"),
-            grant_types_supported: strings(&["password", "refresh_token"]),
+            grant_types_supported: strings(&["password", "refresh_token", "client_credentials"]),
+            // SEAM(clients): the declared scopes (`ApiContext.scopes`).
             scopes_supported: KNOWN_SCOPES.iter().map(|(s, _)| s.to_string()).collect(),
-            token_endpoint_auth_methods_supported: strings(&["none"]),
+            token_endpoint_auth_methods_supported: strings(&[
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ]),
+            revocation_endpoint: format!("{issuer}/oauth/revoke"),
+            revocation_endpoint_auth_methods_supported: strings(&[
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ]),
+            introspection_endpoint: format!("{issuer}/oauth/introspect"),
+            introspection_endpoint_auth_methods_supported: strings(&[
+                "client_secret_basic",
+                "client_secret_post",
+            ]),
             response_types_supported: Vec::new(),
             service_documentation: format!("{issuer}/docs"),
         }

@@ -38,6 +38,11 @@ pub(crate) const SQLITE: EmbeddedMigrations = EmbeddedMigrations(&[
         description: "sessions",
         sql: include_str!("migrations/sqlite/0003_sessions.sql"),
     },
+    EmbeddedMigration {
+        version: 5,
+        description: "revoked access",
+        sql: include_str!("migrations/sqlite/0005_revoked_access.sql"),
+    },
 ]);
 
 /// The PostgreSQL schema, oldest first.
@@ -56,6 +61,11 @@ pub(crate) const POSTGRES: EmbeddedMigrations = EmbeddedMigrations(&[
         version: 3,
         description: "sessions",
         sql: include_str!("migrations/postgres/0003_sessions.sql"),
+    },
+    EmbeddedMigration {
+        version: 5,
+        description: "revoked access",
+        sql: include_str!("migrations/postgres/0005_revoked_access.sql"),
     },
 ]);
 

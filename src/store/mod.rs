@@ -115,6 +115,30 @@ pub struct Purged {
     pub refresh_families: u64,
     /// Throttle rows with nothing left to decide.
     pub throttle_rows: u64,
+    /// Revoked access tokens past their own expiry.
+    pub revoked_access_tokens: u64,
+}
+
+/// A stored refresh token as introspection sees it: read without being used
+/// up (see [`Store::refresh_token_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenState {
+    /// The family's owner.
+    pub user_id: Uuid,
+    /// The family the token belongs to.
+    pub family_id: Uuid,
+    /// The scope granted when the family was started.
+    pub scope: String,
+    /// When the token was made.
+    pub created_at: DateTime<Utc>,
+    /// When the token stops being usable.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it has been used up.
+    pub used: bool,
+    /// Whether its family has been revoked.
+    pub family_revoked: bool,
+    /// Whether the family's owner is disabled.
+    pub owner_disabled: bool,
 }
 
 /// Errors from a [`Store`].
@@ -253,7 +277,8 @@ pub trait Store: Send + Sync + 'static {
     /// every token expired before `expired_before` (callers leave a margin
     /// before now, so no refresh in flight loses its family), and throttle
     /// rows whose last event is older than `quiet_since` and whose lock (if
-    /// any) ended by `now`. Without this both tables would grow with every
+    /// any) ended by `now`, and revoked access tokens that expired before
+    /// `expired_before`. Without this the tables would grow with every
     /// login and every sprayed email for ever.
     async fn purge_expired(
         &self,
@@ -283,6 +308,30 @@ pub trait Store: Send + Sync + 'static {
         family_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    // --- Revocation and introspection (RFC 7009, RFC 7662): revoked access
+    // tokens by `jti`, and a read-only look at a refresh token. SQL in each
+    // backend's `revocations` module. Expired revocations are deleted by
+    // `purge_expired`.
+
+    /// Records that the access token `jti` is refused until `expires_at` (its
+    /// `exp`). Idempotent: revoking it again keeps one row, with the later
+    /// expiry.
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the access token `jti` has been revoked (and not yet purged).
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// The refresh token with hash `token_hash`, with its family and owner,
+    /// without using it up or changing anything; `None` if unknown.
+    async fn refresh_token_state(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshTokenState>, StoreError>;
 }
 
 /// Most sessions [`Store::list_sessions`] returns.

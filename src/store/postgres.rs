@@ -3,9 +3,10 @@
 //! All SQL and PostgreSQL-specific behaviour lives here and in the child
 //! modules: connecting and migrating (`connect`), the mapping of PostgreSQL
 //! errors onto [`StoreError`] (`convert`), the storage steps of refresh
-//! families (`families`), a user's sessions (`sessions`), and failed logins
-//! (`throttle`). Columns use native
-//! types, so values need no conversion. Several instances may share one
+//! families (`families`), a user's sessions (`sessions`), failed logins
+//! (`throttle`), and revoked access tokens and the read-only look at a
+//! refresh token (`revocations`). Columns use native types, so values need
+//! no conversion. Several instances may share one
 //! database: uniqueness is left to unique indexes, and presenting a refresh
 //! token locks the token's row and its family's row (`SELECT … FOR UPDATE`)
 //! for the length of its one transaction.
@@ -19,13 +20,14 @@ use uuid::Uuid;
 
 use super::refresh::{self, NewToken};
 use super::{
-    NewUser, Purged, RefreshOutcome, Session, SessionOrigin, Store, StoreError, Successor, User,
-    UserPatch, failure_window_start,
+    NewUser, Purged, RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError,
+    Successor, User, UserPatch, failure_window_start,
 };
 
 mod connect;
 mod convert;
 mod families;
+mod revocations;
 mod sessions;
 mod throttle;
 
@@ -290,7 +292,30 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
         quiet_since: DateTime<Utc>,
     ) -> Result<Purged, StoreError> {
-        throttle::purge(&self.pool, expired_before, now, quiet_since).await
+        let purged = throttle::purge(&self.pool, expired_before, now, quiet_since).await?;
+        Ok(Purged {
+            revoked_access_tokens: revocations::purge(&self.pool, expired_before).await?,
+            ..purged
+        })
+    }
+
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        revocations::revoke(&self.pool, jti, expires_at).await
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        revocations::is_revoked(&self.pool, jti).await
+    }
+
+    async fn refresh_token_state(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshTokenState>, StoreError> {
+        revocations::refresh_token_state(&self.pool, token_hash).await
     }
 
     async fn list_sessions(

@@ -4,8 +4,10 @@
 //! connection settings (WAL, `synchronous=FULL`, foreign keys, busy timeout),
 //! the text encoding of ids and timestamps and the mapping of SQLite errors
 //! onto [`StoreError`] (`convert`), the storage steps of refresh families
-//! (`families`), a user's sessions (`sessions`), and failed logins
-//! (`throttle`). Every write goes through one writer connection, and
+//! (`families`), a user's sessions (`sessions`), failed logins
+//! (`throttle`), and revoked access tokens and the read-only look at a
+//! refresh token for introspection (`revocations`). Every write goes through
+//! one writer connection, and
 //! every writing transaction starts with `BEGIN IMMEDIATE`, so it holds the
 //! database's write lock from its first read and concurrent writers queue up
 //! instead of failing half-way.
@@ -24,12 +26,13 @@ use uuid::Uuid;
 use super::migrate::{self, migrate_error};
 use super::refresh::{self, NewToken};
 use super::{
-    NewUser, Purged, RefreshOutcome, Session, SessionOrigin, Store, StoreError, Successor, User,
-    UserPatch, failure_window_start,
+    NewUser, Purged, RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError,
+    Successor, User, UserPatch, failure_window_start,
 };
 
 mod convert;
 mod families;
+mod revocations;
 mod sessions;
 mod throttle;
 
@@ -362,7 +365,30 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         quiet_since: DateTime<Utc>,
     ) -> Result<Purged, StoreError> {
-        throttle::purge(&self.writer, expired_before, now, quiet_since).await
+        let purged = throttle::purge(&self.writer, expired_before, now, quiet_since).await?;
+        Ok(Purged {
+            revoked_access_tokens: revocations::purge(&self.writer, expired_before).await?,
+            ..purged
+        })
+    }
+
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        revocations::revoke(&self.writer, jti, expires_at).await
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        revocations::is_revoked(&self.pool, jti).await
+    }
+
+    async fn refresh_token_state(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshTokenState>, StoreError> {
+        revocations::refresh_token_state(&self.pool, token_hash).await
     }
 
     async fn list_sessions(

@@ -13,6 +13,9 @@
 //! - `http/`: requests as such (malformed, oversized, hostile, unknown
 //!   routes, request ids, health) and the published documents (OpenAPI,
 //!   Swagger UI, RFC 8414 metadata).
+//! - `oauth/`: the standard endpoints (RFC 7009 revocation, RFC 7662
+//!   introspection) and the `application/json` errors of every OAuth 2.0
+//!   endpoint.
 //! - `tokens/`: the access token's shape, every rejection rule, forgeries,
 //!   the mutation property test, the JWK Set.
 //! - `keys/`: `sigil keys …` and `scripts/rotate-keys.sh`, rotation under
@@ -114,10 +117,11 @@ per_backend! {
         abuse: [privileges, throttling],
         http: [requests],
         interop: [oauth_libraries],
+        oauth: [errors, introspect, revoke],
         tokens: [claims, rejections],
     }
     postgres_only {
-        ops: [multi_instance, outage, refresh_across_instances, test_databases],
+        ops: [multi_instance, outage, refresh_across_instances, revocation_across_instances, test_databases],
     }
 }
 

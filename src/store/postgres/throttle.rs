@@ -113,5 +113,6 @@ pub(super) async fn purge(
     Ok(Purged {
         refresh_families: families,
         throttle_rows,
+        ..Purged::default()
     })
 }

@@ -1,6 +1,6 @@
 //! Behaviour tests of the store, on both backends.
 //!
-//! Every test in `users`, `refresh`, `purge` and `throttle` is an
+//! Every test in `users`, `refresh`, `purge`, `revocations` and `throttle` is an
 //! `async fn(SharedStore)` that [`on_every_backend!`] turns into two tests:
 //! `…::sqlite::NAME` on a fresh temporary SQLite file, and
 //! `…::postgres::NAME` on a fresh database of its own on the server named by
@@ -57,6 +57,7 @@ mod postgres_lifecycle;
 mod purge;
 mod refresh;
 mod repeat;
+mod revocations;
 mod sessions;
 mod throttle;
 mod users;

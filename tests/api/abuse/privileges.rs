@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::helpers::{PASSWORD, TestApp, assert_problem, spawn_app};
+use super::helpers::{PASSWORD, TestApp, assert_oauth_error, assert_problem, spawn_app};
 
 async fn user_id(app: &TestApp, admin: &str, email: &str) -> String {
     let users: Value = app
@@ -69,9 +69,9 @@ async fn another_administrator_can_demote_an_admin_and_disabling_revokes_refresh
     let body: Value = disable.json().await.unwrap();
 
     assert_eq!(body["disabled"], true);
-    assert_problem(app.refresh(&refresh).await, 401).await;
+    assert_oauth_error(app.refresh(&refresh).await, 401).await;
     assert_problem(app.get("/me", Some(&access)).await, 401).await;
     let login = app.login_form(&email, PASSWORD).await;
-    let problem = assert_problem(login, 401).await;
+    let problem = assert_oauth_error(login, 401).await;
     assert_eq!(problem["title"], "Invalid credentials", "the generic 401");
 }

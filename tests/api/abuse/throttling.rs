@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::helpers::{
-    Options, PASSWORD, TestApp, assert_problem, client_from, spawn_app, spawn_app_with,
+    Options, PASSWORD, TestApp, assert_oauth_error, assert_problem, client_from, spawn_app, spawn_app_with,
     unique_email,
 };
 
@@ -41,7 +41,7 @@ async fn assert_wrong_logins_end_locked(answers: Vec<reqwest::Response>) {
     for resp in answers {
         let status = resp.status().as_u16();
         assert!(matches!(status, 401 | 429), "a wrong password got {status}");
-        assert_problem(resp, status).await;
+        assert_oauth_error(resp, status).await;
         statuses.push(status);
     }
     assert_eq!(
@@ -70,7 +70,8 @@ async fn two_hundred_rapid_wrong_passwords_reach_429_and_the_right_one_works_aft
         statuses.push(resp.status().as_u16());
         if resp.status() == 429 {
             last_429 = Some(retry_after(&resp));
-            assert_problem(resp, 429).await;
+            let body = assert_oauth_error(resp, 429).await;
+            assert_eq!(body["error"], "slow_down");
         }
     }
 

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::helpers::{PASSWORD, assert_problem, spawn_app, unique_email};
+use super::helpers::{PASSWORD, assert_oauth_error, spawn_app, unique_email};
 
 #[tokio::test]
 async fn the_oauth2_password_form_logs_in() {
@@ -73,7 +73,7 @@ async fn an_over_long_password_is_refused_before_hashing() {
 
     let resp = app.login_form(&unique_email(), &"x".repeat(129)).await;
 
-    assert_problem(resp, 422).await;
+    assert_oauth_error(resp, 422).await;
 }
 
 #[tokio::test]
@@ -87,7 +87,7 @@ async fn a_password_grant_without_a_password_is_an_invalid_request() {
         )
         .await;
 
-    let body = assert_problem(resp, 400).await;
+    let body = assert_oauth_error(resp, 400).await;
     assert_eq!(body["error"], "invalid_request");
 }
 
@@ -99,7 +99,7 @@ async fn an_unknown_grant_type_is_unsupported() {
         .post_form("/auth/login", &[("grant_type", "client_credentials")])
         .await;
 
-    let body = assert_problem(resp, 400).await;
+    let body = assert_oauth_error(resp, 400).await;
     assert_eq!(body["error"], "unsupported_grant_type");
 }
 
@@ -136,7 +136,7 @@ async fn a_requested_scope_narrows_the_grant_and_an_unknown_one_is_refused() {
         body["scope"], "profile",
         "a user without admin must not get it by asking"
     );
-    let problem = assert_problem(unknown, 400).await;
+    let problem = assert_oauth_error(unknown, 400).await;
     assert_eq!(problem["error"], "invalid_scope");
 }
 
@@ -159,7 +159,7 @@ async fn repeated_form_fields_are_refused() {
         .await
         .unwrap();
 
-    assert_problem(resp, 400).await;
+    assert_oauth_error(resp, 400).await;
 }
 
 #[tokio::test]
@@ -192,7 +192,7 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_at_once() {
             503 => {
                 busy += 1;
                 assert_eq!(resp.headers()["retry-after"], "1");
-                assert_problem(resp, 503).await;
+                assert_oauth_error(resp, 503).await;
             }
             other => panic!("unexpected status {other}"),
         }
@@ -264,7 +264,7 @@ async fn repeated_failures_lock_the_account_with_growing_backoff_and_success_res
     }
     let locked = app.login_form(&email, PASSWORD).await;
     assert_eq!(locked.headers()["retry-after"], "1", "first lock: 1 s");
-    assert_problem(locked, 429).await;
+    assert_oauth_error(locked, 429).await;
     // The lock is per account, whatever the email's case, and the same for unknown emails.
     assert_eq!(
         app.login_form(&email.to_uppercase(), PASSWORD)

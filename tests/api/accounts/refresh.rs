@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::helpers::{Options, assert_problem, spawn_app, spawn_app_with};
+use super::helpers::{Options, assert_oauth_error, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_refresh_returns_new_tokens_and_uses_up_the_old_refresh_token() {
@@ -39,9 +39,9 @@ async fn refresh_token_reuse_revokes_the_whole_family() {
 
     let reuse = app.refresh(&original).await;
 
-    assert_problem(reuse, 401).await;
+    assert_oauth_error(reuse, 401).await;
     let newest_after = app.refresh(&newest).await;
-    assert_problem(newest_after, 401).await;
+    assert_oauth_error(newest_after, 401).await;
 }
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn unknown_and_malformed_refresh_tokens_get_401() {
 
     for token in ["", "short", &"A".repeat(43), &"x".repeat(5000)] {
         let resp = app.refresh(token).await;
-        let body = assert_problem(resp, 401).await;
+        let body = assert_oauth_error(resp, 401).await;
         assert_eq!(body["error"], "invalid_grant");
     }
 }
@@ -93,7 +93,7 @@ async fn logout_revokes_the_family_and_answers_204_even_for_unknown_tokens() {
         .await;
     assert_eq!(logout.status(), 204);
 
-    assert_problem(app.refresh(&current).await, 401).await;
+    assert_oauth_error(app.refresh(&current).await, 401).await;
     let unknown = app
         .post_json("/auth/logout", &json!({"refresh_token": "A".repeat(43)}))
         .await;
@@ -105,7 +105,7 @@ async fn an_access_token_is_not_a_refresh_token() {
     let Some(app) = spawn_app().await else { return };
     let (_, access, _) = app.signed_up_user().await;
 
-    assert_problem(app.refresh(&access).await, 401).await;
+    assert_oauth_error(app.refresh(&access).await, 401).await;
 }
 
 #[tokio::test]
@@ -128,6 +128,6 @@ async fn an_expired_refresh_token_is_a_401_over_http() {
 
     let resp = app.refresh(&refresh).await;
 
-    let problem = assert_problem(resp, 401).await;
+    let problem = assert_oauth_error(resp, 401).await;
     assert_eq!(problem["error"], "invalid_grant", "{problem}");
 }

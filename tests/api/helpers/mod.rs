@@ -5,10 +5,12 @@
 //! the skip rule have their own files beside it.
 
 pub mod keys;
+pub mod oauth;
 pub mod postgres;
 mod process;
 pub mod skip;
 
+pub use oauth::{Auth, OAUTH_ENDPOINTS, assert_error_at, assert_oauth_error};
 pub use process::ServerProcess;
 
 use std::path::{Path, PathBuf};

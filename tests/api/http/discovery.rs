@@ -27,6 +27,8 @@ async fn the_openapi_document_lists_every_route_with_its_security() {
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
+        ("/oauth/revoke", "post"),
+        ("/oauth/introspect", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -53,6 +55,45 @@ async fn the_openapi_document_lists_every_route_with_its_security() {
     );
     assert!(paths["/me"]["get"]["security"][0]["sigil"].is_array());
     assert_eq!(doc["components"]["schemas"]["Problem"]["type"], "object");
+}
+
+#[tokio::test]
+async fn the_openapi_document_gives_the_oauth_endpoints_json_errors_and_the_others_problem_json() {
+    let app = spawn_app().await;
+
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+
+    let paths = &doc["paths"];
+    for path in [
+        "/auth/login",
+        "/auth/refresh",
+        "/oauth/revoke",
+        "/oauth/introspect",
+    ] {
+        let responses = &paths[path]["post"]["responses"];
+        for range in ["4XX", "5XX"] {
+            let content = responses[range]["content"].as_object().unwrap();
+            assert!(
+                content.contains_key("application/json")
+                    && !content.contains_key("application/problem+json"),
+                "{path} {range}: {content:?}"
+            );
+        }
+    }
+    for (path, method) in [("/auth/register", "post"), ("/me", "get")] {
+        let content = &paths[path][method]["responses"]["4XX"]["content"];
+        assert!(
+            content.get("application/problem+json").is_some(),
+            "{path}: {content}"
+        );
+    }
+    let form = &paths["/oauth/introspect"]["post"]["requestBody"]["content"];
+    assert!(
+        form.get("application/x-www-form-urlencoded").is_some(),
+        "{form}"
+    );
+    let problem = &doc["components"]["schemas"]["Problem"]["properties"];
+    assert!(problem.get("error_description").is_some(), "{problem}");
 }
 
 #[tokio::test]
@@ -100,11 +141,27 @@ async fn authorization_server_metadata_is_truthful_and_served_at_both_addresses(
     assert_eq!(a["token_endpoint"], format!("{}/auth/login", app.address));
     assert_eq!(
         a["grant_types_supported"],
-        serde_json::json!(["password", "refresh_token"])
+        serde_json::json!(["password", "refresh_token", "client_credentials"])
     );
     assert_eq!(
         a["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["none"])
+        serde_json::json!(["none", "client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(
+        a["revocation_endpoint"],
+        format!("{}/oauth/revoke", app.address)
+    );
+    assert_eq!(
+        a["revocation_endpoint_auth_methods_supported"],
+        serde_json::json!(["none", "client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(
+        a["introspection_endpoint"],
+        format!("{}/oauth/introspect", app.address)
+    );
+    assert_eq!(
+        a["introspection_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
     );
     assert_eq!(
         a["scopes_supported"],
@@ -143,5 +200,13 @@ async fn metadata_names_the_configured_issuer_and_urls_under_it() {
     assert_eq!(
         a["token_endpoint"],
         "https://issuer.test/tenant-a/auth/login"
+    );
+    assert_eq!(
+        a["revocation_endpoint"],
+        "https://issuer.test/tenant-a/oauth/revoke"
+    );
+    assert_eq!(
+        a["introspection_endpoint"],
+        "https://issuer.test/tenant-a/oauth/introspect"
     );
 }

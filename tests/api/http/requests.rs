@@ -5,7 +5,10 @@
 
 use serde_json::json;
 
-use super::helpers::{PASSWORD, TestApp, assert_problem, spawn_app, unique_email};
+use super::helpers::{
+    PASSWORD, TestApp, assert_error_at, assert_oauth_error, assert_problem, spawn_app,
+    unique_email,
+};
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {
@@ -51,7 +54,7 @@ async fn a_missing_content_type_is_a_415() {
         .await
         .unwrap();
 
-    assert_problem(resp, 415).await;
+    assert_oauth_error(resp, 415).await;
 }
 
 #[tokio::test]
@@ -264,7 +267,7 @@ async fn deeply_nested_json_is_a_400() {
             .await
             .unwrap();
 
-        assert_problem(resp, 400).await;
+        assert_error_at(path, resp, 400).await;
     }
     still_serving(&app).await;
 }
@@ -299,7 +302,7 @@ async fn invalid_utf8_in_json_or_form_bodies_is_a_400() {
             status == 400 || status == 422,
             "{path} {content_type}: {status}"
         );
-        assert_problem(resp, status).await;
+        assert_error_at(path, resp, status).await;
     }
     still_serving(&app).await;
 }
@@ -327,7 +330,7 @@ async fn repeated_fields_in_refresh_and_login_forms_are_refused() {
             .await
             .unwrap();
 
-        assert_problem(resp, 400).await;
+        assert_oauth_error(resp, 400).await;
     }
 }
 
@@ -341,7 +344,7 @@ async fn an_email_over_254_characters_is_refused_on_login_without_a_lookup() {
         .await;
     let register = app.post_register(&long, PASSWORD, "Ada").await;
 
-    assert_problem(json_login, 422).await;
+    assert_oauth_error(json_login, 422).await;
     let body = assert_problem(register, 422).await;
     assert_eq!(body["errors"][0]["field"], "email");
 }

@@ -10,7 +10,9 @@ use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use super::helpers::{Options, PASSWORD, assert_problem, spawn_app_with, unique_email};
+use super::helpers::{
+    Options, PASSWORD, assert_oauth_error, assert_problem, spawn_app_with, unique_email,
+};
 
 /// A TCP relay to PostgreSQL that the test can cut and restore.
 struct Relay {
@@ -91,8 +93,9 @@ async fn losing_the_database_answers_503_where_it_is_needed_and_recovering_answe
     assert_eq!(app.get("/.well-known/jwks.json", None).await.status(), 200);
     assert_problem(app.get("/readyz", None).await, 503).await;
     assert_problem(app.get("/me", Some(&access)).await, 503).await;
-    assert_problem(app.login_form(&email, PASSWORD).await, 503).await;
-    assert_problem(app.refresh(&refresh).await, 503).await;
+    let login = assert_oauth_error(app.login_form(&email, PASSWORD).await, 503).await;
+    assert_eq!(login["error"], "temporarily_unavailable");
+    assert_oauth_error(app.refresh(&refresh).await, 503).await;
     let register = app.post_register(&unique_email(), PASSWORD, "Ada").await;
     assert_problem(register, 503).await;
     let logout = app

@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use super::helpers::{TestApp, assert_problem, b64, now, segment, spawn_app};
+use super::helpers::{TestApp, assert_oauth_error, assert_problem, b64, now, segment, spawn_app};
 
 async fn user_and_token(app: &TestApp) -> (String, String) {
     let (_, access, _) = app.signed_up_user().await;
@@ -152,7 +152,7 @@ async fn a_disabled_users_still_valid_token_gets_401() {
         r#"Bearer error="invalid_token""#
     );
     assert_problem(resp, 401).await;
-    assert_problem(app.refresh(&refresh).await, 401).await;
+    assert_oauth_error(app.refresh(&refresh).await, 401).await;
 }
 
 #[tokio::test]

@@ -50,15 +50,6 @@ pub struct Harness {
     pub client_token: String,
 }
 
-/// The OAuth 2.0 endpoints, whose errors are `application/json` with an
-/// `error` member beside the problem members (SPEC §2).
-pub const OAUTH_ENDPOINTS: [&str; 4] = [
-    "/auth/login",
-    "/auth/refresh",
-    "/oauth/revoke",
-    "/oauth/introspect",
-];
-
 /// What an answer looked like, for targets that want more checks.
 pub struct Answer {
     /// The status.
@@ -155,10 +146,11 @@ impl Harness {
     }
 
     /// Sends one request and panics unless the answer is well-formed: never
-    /// 5xx, every error problem+json with its status inside, and, when
+    /// 5xx, every error problem+json with its status inside (on the OAuth 2.0
+    /// endpoints `application/json` with an `error` too, SPEC §2), and, when
     /// `json_success` (documented API routes), every other answer JSON.
     pub fn send(&self, request: Request, json_success: bool) -> Answer {
-        let oauth_endpoint = OAUTH_ENDPOINTS.contains(&request.uri().path());
+        let oauth = sigil::http::middleware::OAUTH_ENDPOINTS.contains(&request.uri().path());
         self.runtime.block_on(async {
             let response = self.app.get_response(request).await;
             let status = response.status();
@@ -183,17 +175,18 @@ impl Harness {
                 String::from_utf8_lossy(&body)
             );
             if status.is_client_error() {
-                let problem: Value = serde_json::from_slice(&body).expect("a problem body is JSON");
-                // OAuth 2.0 endpoints answer their errors as application/json
-                // with the RFC 6749 §5.2 `error` code beside the problem members.
-                let oauth_error = oauth_endpoint
-                    && content_type.starts_with("application/json")
-                    && problem["error"].as_str().is_some_and(|e| !e.is_empty());
+                let media_type = if oauth {
+                    "application/json"
+                } else {
+                    "application/problem+json"
+                };
                 assert!(
-                    content_type.starts_with("application/problem+json") || oauth_error,
-                    "{status} with content type {content_type:?}: {problem}"
+                    content_type.starts_with(media_type),
+                    "{status} with content type {content_type:?}"
                 );
+                let problem: Value = serde_json::from_slice(&body).expect("a problem body is JSON");
                 assert_eq!(problem["status"], status.as_u16(), "{problem}");
+                assert_eq!(problem["error"].is_string(), oauth, "{problem}");
                 for member in ["type", "title", "detail"] {
                     assert!(
                         problem[member].is_string(),
