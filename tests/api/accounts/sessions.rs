@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::helpers::{PASSWORD, TestApp, assert_problem, spawn_app, unique_email};
+use super::helpers::{
+    PASSWORD, TestApp, assert_oauth_error, assert_problem, spawn_app, unique_email,
+};
 
 /// Logs `email` in with the `User-Agent` `agent`; the token response.
 async fn login_as(app: &TestApp, email: &str, agent: &str) -> Value {
@@ -95,7 +97,7 @@ async fn two_logins_are_two_sessions_and_ending_one_stops_only_its_refresh_token
     let ended = end(&app, token(&laptop, "access_token"), phone_id).await;
 
     assert_eq!(ended.status(), 204);
-    assert_problem(app.refresh(token(&phone, "refresh_token")).await, 401).await;
+    assert_oauth_error(app.refresh(token(&phone, "refresh_token")).await, 401).await;
     assert_eq!(
         app.refresh(token(&laptop, "refresh_token")).await.status(),
         200
