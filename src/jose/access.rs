@@ -20,7 +20,7 @@ const ACCEPTED_TYPES: &[&str] = &["at+jwt", "application/at+jwt"];
 pub struct AccessClaims {
     /// Issuer URL.
     pub iss: String,
-    /// User id.
+    /// Subject: the user id, or for a client-credentials token the client id.
     pub sub: String,
     /// Audience.
     pub aud: String,
@@ -34,6 +34,12 @@ pub struct AccessClaims {
     pub jti: String,
     /// Space-separated scopes.
     pub scope: String,
+    /// The OAuth 2.0 client the token was issued to (RFC 9068 §2.2): the
+    /// public first-party client for users' tokens, the confidential client
+    /// itself for client-credentials tokens. `None` only for a token issued
+    /// before sigil wrote this claim.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// Claims as they may arrive from elsewhere: `aud` may be a string or an array.
@@ -47,6 +53,8 @@ struct ClaimsIn {
     nbf: i64,
     jti: String,
     scope: String,
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +144,7 @@ impl Validation {
             nbf: claims.nbf,
             jti: claims.jti,
             scope: claims.scope,
+            client_id: claims.client_id,
         })
     }
 }
@@ -168,6 +177,7 @@ mod tests {
             nbf: 0,
             jti: "j".into(),
             scope: "profile  admin".into(),
+            client_id: Some("sigil".into()),
         };
         assert!(claims.has_scope("admin"));
         assert!(claims.has_scope("profile"));
