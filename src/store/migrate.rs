@@ -33,6 +33,11 @@ pub(crate) const SQLITE: EmbeddedMigrations = EmbeddedMigrations(&[
         description: "login throttle",
         sql: include_str!("migrations/sqlite/0002_login_throttle.sql"),
     },
+    EmbeddedMigration {
+        version: 4,
+        description: "clients",
+        sql: include_str!("migrations/sqlite/0004_clients.sql"),
+    },
 ]);
 
 /// The PostgreSQL schema, oldest first.
@@ -46,6 +51,11 @@ pub(crate) const POSTGRES: EmbeddedMigrations = EmbeddedMigrations(&[
         version: 2,
         description: "login throttle",
         sql: include_str!("migrations/postgres/0002_login_throttle.sql"),
+    },
+    EmbeddedMigration {
+        version: 4,
+        description: "clients",
+        sql: include_str!("migrations/postgres/0004_clients.sql"),
     },
 ]);
 

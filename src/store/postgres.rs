@@ -3,7 +3,7 @@
 //! All SQL and PostgreSQL-specific behaviour lives here and in the child
 //! modules: connecting and migrating (`connect`), the mapping of PostgreSQL
 //! errors onto [`StoreError`] (`convert`), the storage steps of refresh
-//! families (`families`), and failed logins (`throttle`). Columns use native
+//! families (`families`), failed logins (`throttle`) and confidential clients (`clients`). Columns use native
 //! types, so values need no conversion. Several instances may share one
 //! database: uniqueness is left to unique indexes, and presenting a refresh
 //! token locks the token's row and its family's row (`SELECT … FOR UPDATE`)
@@ -18,9 +18,11 @@ use uuid::Uuid;
 
 use super::refresh::{self, NewToken};
 use super::{
-    NewUser, Purged, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start,
+    Client, ClientPatch, ClientWithSecrets, NewClient, NewUser, Purged, RefreshOutcome, Store,
+    StoreError, User, UserPatch, failure_window_start,
 };
 
+mod clients;
 mod connect;
 mod convert;
 mod families;
@@ -289,5 +291,43 @@ impl Store for PostgresStore {
         quiet_since: DateTime<Utc>,
     ) -> Result<Purged, StoreError> {
         throttle::purge(&self.pool, expired_before, now, quiet_since).await
+    }
+
+    async fn create_client(
+        &self,
+        new: NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Client, StoreError> {
+        clients::create(&self.pool, new, now).await
+    }
+
+    async fn client_by_id(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClientWithSecrets>, StoreError> {
+        clients::by_id(&self.pool, id, now).await
+    }
+
+    async fn list_clients(&self, limit: u32, offset: u32) -> Result<Vec<Client>, StoreError> {
+        clients::list(&self.pool, limit, offset).await
+    }
+
+    async fn update_client(
+        &self,
+        id: &str,
+        patch: ClientPatch,
+    ) -> Result<Option<Client>, StoreError> {
+        clients::update(&self.pool, id, patch).await
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &str,
+        new_hash: &[u8],
+        now: DateTime<Utc>,
+        previous_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        clients::rotate_secret(&self.pool, id, new_hash, now, previous_until).await
     }
 }

@@ -4,7 +4,7 @@
 //! connection settings (WAL, `synchronous=FULL`, foreign keys, busy timeout),
 //! the text encoding of ids and timestamps and the mapping of SQLite errors
 //! onto [`StoreError`] (`convert`), the storage steps of refresh families
-//! (`families`), and failed logins (`throttle`). Every write goes through one writer connection, and
+//! (`families`), failed logins (`throttle`) and confidential clients (`clients`). Every write goes through one writer connection, and
 //! every writing transaction starts with `BEGIN IMMEDIATE`, so it holds the
 //! database's write lock from its first read and concurrent writers queue up
 //! instead of failing half-way.
@@ -23,9 +23,11 @@ use uuid::Uuid;
 use super::migrate::{self, migrate_error};
 use super::refresh::{self, NewToken};
 use super::{
-    NewUser, Purged, RefreshOutcome, Store, StoreError, User, UserPatch, failure_window_start,
+    Client, ClientPatch, ClientWithSecrets, NewClient, NewUser, Purged, RefreshOutcome, Store,
+    StoreError, User, UserPatch, failure_window_start,
 };
 
+mod clients;
 mod convert;
 mod families;
 mod throttle;
@@ -361,5 +363,43 @@ impl Store for SqliteStore {
         quiet_since: DateTime<Utc>,
     ) -> Result<Purged, StoreError> {
         throttle::purge(&self.writer, expired_before, now, quiet_since).await
+    }
+
+    async fn create_client(
+        &self,
+        new: NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Client, StoreError> {
+        clients::create(&self.writer, new, now).await
+    }
+
+    async fn client_by_id(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClientWithSecrets>, StoreError> {
+        clients::by_id(&self.pool, id, now).await
+    }
+
+    async fn list_clients(&self, limit: u32, offset: u32) -> Result<Vec<Client>, StoreError> {
+        clients::list(&self.pool, limit, offset).await
+    }
+
+    async fn update_client(
+        &self,
+        id: &str,
+        patch: ClientPatch,
+    ) -> Result<Option<Client>, StoreError> {
+        clients::update(&self.writer, id, patch).await
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &str,
+        new_hash: &[u8],
+        now: DateTime<Utc>,
+        previous_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        clients::rotate_secret(&self.writer, id, new_hash, now, previous_until).await
     }
 }
