@@ -6,16 +6,20 @@
 //! user id and never a password, hash or token.
 //!
 //! One file per story: `register` (new accounts), `login` (passwords and the
-//! back-off around them), `session` (tokens handed out, refreshed, revoked and
-//! presented), `admin` (user management); `account` is the view of a user
+//! back-off around them), `session` (tokens handed out, refreshed and
+//! revoked), `principal` (who is behind a presented access token, user or
+//! client), `admin` (user management), `clients` (confidential clients,
+//! their authentication and the client-credentials grant); `account` is the view of a user
 //! that leaves this layer (never its password hash); `error` says what went
 //! wrong in the service's own terms (the HTTP layer picks statuses and field
 //! names); `throttle`, `scopes` and `validate` are the rules applied.
 
 mod account;
 mod admin;
+pub mod clients;
 mod error;
 mod login;
+mod principal;
 mod register;
 pub mod scopes;
 mod session;
@@ -27,6 +31,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::config::ClientSettings;
 use crate::keys::Keyring;
 use crate::password::PasswordHasher;
 pub use crate::store::Purged;
@@ -35,9 +40,14 @@ use crate::telemetry::client_field;
 use crate::telemetry::metrics::Metrics;
 use crate::token::access::AccessTokens;
 pub use account::{Account, AccountChanges};
+pub use clients::{
+    AuthenticatedClient, Client, ClientAuthMethod, ClientChanges, ClientCredentials, ClientRequest,
+    ClientToken, CreatedClient, RotatedSecret,
+};
 pub use error::{AccountError, AuthError};
+pub use principal::{Caller, Principal};
 pub use register::{Registration, create_account};
-pub use session::{Principal, TokenPair};
+pub use session::TokenPair;
 use throttle::Throttles;
 pub use validate::{Field, FieldError};
 
@@ -54,6 +64,8 @@ pub struct Accounts {
     refresh_ttl: Duration,
     throttles: Throttles,
     metrics: Arc<Metrics>,
+    scopes: scopes::Scopes,
+    secret_overlap: Duration,
 }
 
 impl Accounts {
@@ -73,7 +85,22 @@ impl Accounts {
             refresh_ttl,
             throttles: Throttles::default(),
             metrics: Arc::new(Metrics::new()),
+            scopes: scopes::Scopes::default(),
+            secret_overlap: ClientSettings::default().secret_overlap,
         }
+    }
+
+    /// Grants the declared scopes besides the built-in ones, and lets a
+    /// rotated client secret work for the configured overlap.
+    pub fn with_clients(mut self, settings: &ClientSettings) -> Accounts {
+        self.scopes = scopes::Scopes::new(&settings.scopes);
+        self.secret_overlap = settings.secret_overlap;
+        self
+    }
+
+    /// Every scope sigil grants.
+    pub fn scopes(&self) -> &scopes::Scopes {
+        &self.scopes
     }
 
     /// Counts into `metrics` instead of a private registry.

@@ -1,13 +1,14 @@
 //! Sessions: the token pair a login or registration hands out, refresh with
-//! reuse detection, logout, and the principal behind a presented access token.
+//! reuse detection, and logout. (The principal behind a presented access
+//! token is `principal`.)
 
 use chrono::Utc;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{AccountError, Accounts, AuthError};
+use super::{AccountError, Accounts};
 use crate::store::{RefreshOutcome, User};
-use crate::token::access::{AccessClaims, IssuedAccessToken};
+use crate::token::access::IssuedAccessToken;
 use crate::token::refresh;
 
 /// What a successful login, registration or refresh hands out.
@@ -27,24 +28,6 @@ impl std::fmt::Debug for TokenPair {
         f.debug_struct("TokenPair")
             .field("scope", &self.scope)
             .finish_non_exhaustive()
-    }
-}
-
-/// The user behind a verified access token.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The user's account, as stored now (without its password hash).
-    pub user: super::Account,
-    /// Scopes the token grants that the user still holds.
-    pub scopes: Vec<String>,
-    /// The token's claims.
-    pub claims: AccessClaims,
-}
-
-impl Principal {
-    /// Whether the token grants `scope`.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
     }
 }
 
@@ -117,36 +100,6 @@ impl Accounts {
             tracing::info!(target: "audit", event = "logout");
         }
         Ok(())
-    }
-
-    /// Verifies an access token and loads its user, who must still exist and be enabled.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
-        let claims = self
-            .tokens
-            .verify(&self.keyring.current(), bearer, Utc::now())
-            .map_err(|reason| {
-                tracing::debug!(%reason, "access token refused");
-                AuthError::InvalidToken
-            })?;
-        let id = Uuid::parse_str(&claims.sub).map_err(|_| AuthError::InvalidToken)?;
-        let user = match self.store.user_by_id(id).await {
-            Ok(Some(user)) if !user.disabled => user,
-            Ok(_) => return Err(AuthError::InvalidToken),
-            Err(e) => {
-                tracing::error!(error = %e, "database error while authenticating");
-                return Err(AuthError::Unavailable);
-            }
-        };
-        let scopes = claims
-            .scopes()
-            .filter(|s| user.scopes.iter().any(|u| u == s))
-            .map(str::to_owned)
-            .collect();
-        Ok(Principal {
-            user: user.into(),
-            scopes,
-            claims,
-        })
     }
 
     /// Signs an access token with the active key, and counts it.
