@@ -122,13 +122,16 @@ impl Application {
         let tokens = AccessTokens {
             validation,
             ttl: settings.access_ttl,
+            public_client_id: settings.clients.public_client_id.clone(),
         };
         let accounts = Accounts::new(store, hasher, tokens, keyring.clone(), settings.refresh_ttl)
             .with_throttles(settings.throttles)
-            .with_metrics(metrics.clone());
+            .with_metrics(metrics.clone())
+            .with_clients(&settings.clients);
         bootstrap_admin(&accounts, &settings).await?;
 
         let app = crate::http::app(crate::http::ApiContext {
+            scopes: accounts.scopes().clone(),
             accounts: accounts.clone(),
             keyring,
             issuer: issuer.clone(),
