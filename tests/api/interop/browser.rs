@@ -150,10 +150,10 @@ async fn authorize_client_and_list_users(
         .await
         .map_err(|e| format!("open {docs}: {e}"))?;
     click(browser, "the Authorize button", "button.btn.authorize").await?;
-    // The dialog shows one container per flow; this one is the client
-    // credentials flow's (Swagger UI names its fields after the flow).
+    // The dialog shows one container per flow of the scheme; this is the
+    // client-credentials flow's (Swagger UI names its fields after the flow).
     let flow =
-        "//div[contains(@class,'auth-container')][.//input[@id='client_id_clientCredentials']]";
+        "//div[contains(@class,'auth-container')][.//h4[contains(.,'OAuth2, clientCredentials')]]";
     let id_field = wait_css(
         browser,
         "the client_id field",
@@ -260,10 +260,13 @@ async fn authorize_and_call_me(
         .send_keys(PASSWORD)
         .await
         .map_err(|e| e.to_string())?;
-    click(
+    // The dialog shows one container per flow of the scheme; this is the
+    // password flow's.
+    let flow = "//div[contains(@class,'auth-container')][.//h4[contains(.,'OAuth2, password')]]";
+    click_xpath(
         browser,
-        "the dialog's Authorize button",
-        ".auth-container button.btn.modal-btn.auth.authorize",
+        "the password flow's Authorize button",
+        &format!("{flow}//button[contains(@class,'authorize')]"),
     )
     .await?;
     // Swagger UI swaps Authorize for Logout once /auth/login answered with a
@@ -271,8 +274,9 @@ async fn authorize_and_call_me(
     let outcome = wait_xpath(
         browser,
         "the login's outcome (Logout button or Auth Error)",
-        "//div[contains(@class,'auth-container')]//button[normalize-space()='Logout'] \
-         | //div[contains(@class,'auth-container')]//div[contains(@class,'errors')]",
+        &format!(
+            "{flow}//button[normalize-space()='Logout'] | {flow}//div[contains(@class,'errors')]"
+        ),
     )
     .await?;
     let outcome = outcome.text().await.map_err(|e| e.to_string())?;
