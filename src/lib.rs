@@ -21,9 +21,9 @@
 //! | 2 | [`password`] | argon2id on low-priority threads behind a bounded queue | `config`, `jose` |
 //! | 3 | [`store`] | users, refresh families, throttle counters (SQLite, PostgreSQL) | `config`, `jose`, `keys`, `token` |
 //! | 3 | [`reload`] | keeps a running server's key set current | `config`, `keys`, `telemetry` |
-//! | 4 | [`accounts`] | the domain: register, log in, refresh, authenticate, manage users | everything below |
+//! | 4 | [`accounts`] | the domain: register, log in, refresh, authenticate, manage users and confidential clients | everything below |
 //! | 5 | [`http`] | routes, OpenAPI, bearer extractor, problem+json, middleware | everything below but `store` |
-//! | 5 | [`cli`] | `users create`, `keys …` | everything below but `http` |
+//! | 5 | [`cli`] | `users create`, `clients …`, `keys …` | everything below but `http` |
 //! | 6 | [`startup`] | wires it all into an [`Application`](startup::Application) | everything |
 //!
 //! Crypto, keys and storage know nothing about HTTP. Where does new code
@@ -50,18 +50,21 @@
 //!   (`users`, `keys`) live in [`cli`] too.
 //! - [`http`] is the boundary: routes and their OpenAPI documentation
 //!   (`token_api`, `users_api`, `sessions_api` for `/me/sessions`,
-//!   `oauth_api` for revocation and introspection, `well_known`, `health`
-//!   with `/metrics`), bearer authentication as an extractor (`auth`), the
-//!   one error type (`problem`, with its `application/json` form for the
-//!   OAuth 2.0 endpoints),
+//!   `clients_api`, `oauth_api` for revocation and introspection,
+//!   `well_known`, `health` with `/metrics`), bearer authentication as an
+//!   extractor (`auth`), client authentication (`client_auth`), the one
+//!   error type (`problem`, with its `application/json` form for the OAuth
+//!   2.0 endpoints),
 //!   who the client is (`client_addr`), what wraps every request
 //!   (`middleware`: request id, metrics labelled by the route
 //!   template `allow` reads from the OpenAPI document, input limits,
 //!   problem+json).
 //! - [`accounts`] is the domain: register, log in, refresh, log out,
-//!   authenticate a bearer token, manage users, revoke and introspect
-//!   tokens (`revocation`, `introspection`); input rules, scopes, the
-//!   back-off against guessing (`throttle`); audit events.
+//!   authenticate a bearer token (`principal`: a user's or a confidential
+//!   client's), manage users and clients (`clients`, with client
+//!   authentication and the client-credentials grant), revoke and introspect
+//!   tokens (`revocation`, `introspection`); input rules, scopes (built-in
+//!   and declared), the back-off against guessing (`throttle`); audit events.
 //! - [`password`] hashes with argon2id (`argon`) on a few dedicated
 //!   low-priority threads (`workers`) behind a bounded queue.
 //! - [`token`] issues and checks sigil's own tokens: access tokens signed with

@@ -48,6 +48,16 @@ async fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Clients(cmd) => {
+            sigil::telemetry::init(LogFormat::Text);
+            let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+            let result =
+                sigil::cli::clients::run(cmd, &mut stdout.lock(), &mut stderr.lock()).await;
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
         Command::Users(UsersCommand::Create(cmd)) => {
             sigil::telemetry::init(LogFormat::Text);
             match sigil::cli::users::create(cmd).await {

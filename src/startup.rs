@@ -122,14 +122,17 @@ impl Application {
         let tokens = AccessTokens {
             validation,
             ttl: settings.access_ttl,
+            public_client_id: settings.clients.public_client_id.clone(),
         };
         let accounts = Accounts::new(store, hasher, tokens, keyring.clone(), settings.refresh_ttl)
             .with_refresh_reuse_interval(settings.refresh_reuse_interval)
             .with_throttles(settings.throttles)
-            .with_metrics(metrics.clone());
+            .with_metrics(metrics.clone())
+            .with_clients(&settings.clients);
         bootstrap_admin(&accounts, &settings).await?;
 
         let app = crate::http::app(crate::http::ApiContext {
+            scopes: accounts.scopes().clone(),
             accounts: accounts.clone(),
             keyring,
             issuer: issuer.clone(),

@@ -22,17 +22,15 @@ impl Accounts {
         patch: AccountChanges,
     ) -> Result<Account, AccountError> {
         if let Some(scopes) = &patch.scopes
-            && let Some(unknown) = scopes.iter().find(|s| !scopes::is_known(s))
+            && let Some(unknown) = self.scopes.first_unknown(scopes)
         {
             return Err(AccountError::Invalid(vec![FieldError::new(
                 Field::Scopes,
-                format!(
-                    "unknown scope {:?}",
-                    unknown.chars().take(64).collect::<String>()
-                ),
+                format!("unknown scope {unknown:?}"),
             )]));
         }
-        if id == admin.user.id {
+        // A client with `admin` has no account of its own to lock out.
+        if admin.user().is_some_and(|user| user.id == id) {
             let demotes = patch
                 .scopes
                 .as_ref()
@@ -46,7 +44,7 @@ impl Accounts {
             .update_user(id, patch.into())
             .await?
             .ok_or(AccountError::NoSuchUser)?;
-        tracing::info!(target: "audit", event = "user_updated", admin_id = %admin.user.id, user_id = %user.id, scopes = %user.scopes.join(" "), disabled = user.disabled);
+        tracing::info!(target: "audit", event = "user_updated", admin_id = %admin.id(), user_id = %user.id, scopes = %user.scopes.join(" "), disabled = user.disabled);
         Ok(user.into())
     }
 }

@@ -39,6 +39,16 @@ pub enum AccountError {
     /// away, or disable them.
     #[error("an administrator cannot demote or disable themselves")]
     SelfLockout,
+    /// Unknown client id, wrong or expired secret, disabled client, or no
+    /// usable client authentication: one answer for all.
+    #[error("invalid client")]
+    BadClient,
+    /// A client asked for a scope it was not given.
+    #[error("scope not allowed")]
+    ScopeNotAllowed(String),
+    /// No such client.
+    #[error("no such client")]
+    NoSuchClient,
     /// The hashing queue is full.
     #[error("busy")]
     Busy,

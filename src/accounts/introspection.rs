@@ -11,7 +11,7 @@
 
 use chrono::Utc;
 
-use super::revocation::{PUBLIC_CLIENT_ID, TokenHint, TokenKind, client_of};
+use super::revocation::{TokenHint, TokenKind};
 use super::{AccountError, Accounts, AuthError};
 use crate::token::refresh;
 
@@ -62,7 +62,7 @@ impl Accounts {
     }
 
     async fn introspect_access(&self, token: &str) -> Result<Option<ActiveToken>, AccountError> {
-        let principal = match self.authenticate(token).await {
+        let principal = match self.check_issued(token).await {
             Ok(principal) => principal,
             Err(AuthError::InvalidToken) => return Ok(None),
             Err(AuthError::Unavailable) => return Err(AccountError::Unavailable),
@@ -71,9 +71,9 @@ impl Accounts {
         Ok(Some(ActiveToken {
             kind: TokenKind::Access,
             scope: principal.scopes.join(" "),
-            client_id: client_of(claims).to_owned(),
+            client_id: self.client_of(claims).to_owned(),
             sub: claims.sub.clone(),
-            username: Some(principal.user.email.clone()),
+            username: principal.user().map(|user| user.email.clone()),
             exp: claims.exp,
             iat: claims.iat,
             nbf: Some(claims.nbf),
@@ -114,7 +114,7 @@ impl Accounts {
         Ok(Some(ActiveToken {
             kind: TokenKind::Refresh,
             scope: scope.join(" "),
-            client_id: PUBLIC_CLIENT_ID.to_owned(),
+            client_id: self.tokens.public_client_id.clone(),
             sub: user.id.to_string(),
             username: Some(user.email),
             exp: state.expires_at.timestamp(),

@@ -8,7 +8,7 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    AccountError, Accounts, Field, FieldError, TokenPair, client_field, scopes, throttle, validate,
+    AccountError, Accounts, Field, FieldError, TokenPair, client_field, throttle, validate,
 };
 use crate::password::Verdict;
 
@@ -74,7 +74,10 @@ impl Accounts {
             }
         };
         self.store.clear_throttle(&account_key).await?;
-        let granted = scopes::grant(&user.scopes, scope).map_err(AccountError::UnknownScope)?;
+        let granted = self
+            .scopes
+            .grant(&user.scopes, scope)
+            .map_err(AccountError::UnknownScope)?;
         tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id, client = %client_field(client));
         self.start_session(&user, granted, client, user_agent).await
     }

@@ -6,20 +6,24 @@
 //! user id and never a password, hash or token.
 //!
 //! One file per story: `register` (new accounts), `login` (passwords and the
-//! back-off around them), `session` (tokens handed out, refreshed, revoked and
-//! presented; a user's list of sessions), `admin` (user management),
-//! `revocation` and `introspection` (RFC 7009 and RFC 7662: who may revoke
-//! what, revoked access tokens, what a presented token is worth now);
-//! `account` is the view of a user
+//! back-off around them), `session` (tokens handed out, refreshed and
+//! revoked; a user's list of sessions), `principal` (who is behind a
+//! presented access token, user or client), `admin` (user management),
+//! `clients` (confidential clients, their authentication and the
+//! client-credentials grant), `revocation` and `introspection` (RFC 7009 and
+//! RFC 7662: who may revoke what, revoked access tokens, what a presented
+//! token is worth now); `account` is the view of a user
 //! that leaves this layer (never its password hash); `error` says what went
 //! wrong in the service's own terms (the HTTP layer picks statuses and field
 //! names); `throttle`, `scopes` and `validate` are the rules applied.
 
 mod account;
 mod admin;
+pub mod clients;
 mod error;
 mod introspection;
 mod login;
+mod principal;
 mod register;
 pub mod revocation;
 pub mod scopes;
@@ -32,6 +36,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::config::ClientSettings;
 use crate::keys::Keyring;
 use crate::password::PasswordHasher;
 pub use crate::store::Purged;
@@ -41,11 +46,16 @@ use crate::telemetry::client_field;
 use crate::telemetry::metrics::Metrics;
 use crate::token::access::AccessTokens;
 pub use account::{Account, AccountChanges};
+pub use clients::{
+    AuthenticatedClient, Client, ClientAuthMethod, ClientChanges, ClientCredentials, ClientRequest,
+    ClientToken, CreatedClient, RotatedSecret,
+};
 pub use error::{AccountError, AuthError};
 pub use introspection::ActiveToken;
+pub use principal::{Caller, Principal};
 pub use register::{Registration, create_account};
-pub use revocation::{Caller, RevocationError, TokenHint, TokenKind};
-pub use session::{Principal, TokenPair};
+pub use revocation::{Requester, RevocationError, TokenHint, TokenKind};
+pub use session::TokenPair;
 use throttle::Throttles;
 pub use validate::{Field, FieldError};
 
@@ -65,6 +75,8 @@ pub struct Accounts {
     refresh_reuse_interval: Duration,
     throttles: Throttles,
     metrics: Arc<Metrics>,
+    scopes: scopes::Scopes,
+    secret_overlap: Duration,
 }
 
 impl Accounts {
@@ -85,6 +97,8 @@ impl Accounts {
             refresh_reuse_interval: Duration::ZERO,
             throttles: Throttles::default(),
             metrics: Arc::new(Metrics::new()),
+            scopes: scopes::Scopes::default(),
+            secret_overlap: ClientSettings::default().secret_overlap,
         }
     }
 
@@ -93,6 +107,19 @@ impl Accounts {
     pub fn with_refresh_reuse_interval(mut self, interval: Duration) -> Accounts {
         self.refresh_reuse_interval = interval;
         self
+    }
+
+    /// Grants the declared scopes besides the built-in ones, and lets a
+    /// rotated client secret work for the configured overlap.
+    pub fn with_clients(mut self, settings: &ClientSettings) -> Accounts {
+        self.scopes = scopes::Scopes::new(&settings.scopes);
+        self.secret_overlap = settings.secret_overlap;
+        self
+    }
+
+    /// Every scope sigil grants.
+    pub fn scopes(&self) -> &scopes::Scopes {
+        &self.scopes
     }
 
     /// Counts into `metrics` instead of a private registry.

@@ -18,15 +18,9 @@ use super::{AccountError, Accounts, AuthError};
 use crate::token::access::AccessClaims;
 use crate::token::refresh;
 
-/// The id of the public first-party client, which owns every user's
-/// refresh token and, until access tokens carry `client_id`, every access
-/// token.
-// SEAM(clients): becomes the `SIGIL_PUBLIC_CLIENT_ID` setting.
-pub const PUBLIC_CLIENT_ID: &str = "sigil";
-
 /// Who asks to revoke or introspect a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
+pub enum Requester {
     /// No client authentication: the public first-party client, or anyone.
     Public,
     /// An authenticated confidential client, by its `client_id`.
@@ -89,32 +83,35 @@ pub enum RevocationError {
 }
 
 /// The ownership rule: may `caller` revoke a token of `kind` issued to the
-/// client `owner`?
-pub fn may_revoke(caller: &Caller, kind: TokenKind, owner: &str) -> Result<(), RevocationError> {
+/// client `owner`? Every refresh token belongs to the public first-party
+/// client (`SIGIL_PUBLIC_CLIENT_ID`), which does not authenticate.
+pub fn may_revoke(caller: &Requester, kind: TokenKind, owner: &str) -> Result<(), RevocationError> {
     match caller {
-        Caller::Admin => Ok(()),
-        Caller::Client(id) if id == owner => Ok(()),
-        Caller::Client(_) => Err(RevocationError::NotOwner),
-        Caller::Public => match kind {
+        Requester::Admin => Ok(()),
+        Requester::Client(id) if id == owner => Ok(()),
+        Requester::Client(_) => Err(RevocationError::NotOwner),
+        Requester::Public => match kind {
             TokenKind::Access => Err(RevocationError::ClientAuthenticationRequired),
-            TokenKind::Refresh if owner == PUBLIC_CLIENT_ID => Ok(()),
-            TokenKind::Refresh => Err(RevocationError::NotOwner),
+            TokenKind::Refresh => Ok(()),
         },
     }
 }
 
-/// The client an access token was issued to.
-// SEAM(clients): `claims.client_id` once access tokens carry it.
-pub(super) fn client_of(_claims: &AccessClaims) -> &str {
-    PUBLIC_CLIENT_ID
-}
-
 impl Accounts {
+    /// The client an access token was issued to: its `client_id`, or the
+    /// public client for tokens issued before sigil wrote that claim.
+    pub(super) fn client_of<'c>(&'c self, claims: &'c AccessClaims) -> &'c str {
+        claims
+            .client_id
+            .as_deref()
+            .unwrap_or(&self.tokens.public_client_id)
+    }
+
     /// Revokes `token` for `caller` (RFC 7009 §2.1). An unknown, malformed
     /// or expired token is not an error: there is nothing to revoke.
     pub async fn revoke(
         &self,
-        caller: &Caller,
+        caller: &Requester,
         token: &str,
         hint: Option<TokenHint>,
     ) -> Result<(), RevocationError> {
@@ -135,7 +132,7 @@ impl Accounts {
     /// returns whether it was one.
     async fn revoke_refresh(
         &self,
-        caller: &Caller,
+        caller: &Requester,
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, RevocationError> {
@@ -151,7 +148,7 @@ impl Accounts {
         else {
             return Ok(false);
         };
-        may_revoke(caller, TokenKind::Refresh, PUBLIC_CLIENT_ID)?;
+        may_revoke(caller, TokenKind::Refresh, &self.tokens.public_client_id)?;
         self.store
             .revoke_family_of(&hash, now)
             .await
@@ -161,18 +158,20 @@ impl Accounts {
     }
 
     /// Records `token` as revoked if it is an access token sigil would
-    /// accept now (signature, key, issuer, audience, time); returns whether
+    /// accept now (signature, key, issuer, time; for any audience it issued to),
+    /// returns whether
     /// it was one.
     async fn revoke_access(
         &self,
-        caller: &Caller,
+        caller: &Requester,
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, RevocationError> {
-        let Ok(claims) = self.tokens.verify(&self.keyring.current(), token, now) else {
+        let keys = self.keyring.current();
+        let Ok(claims) = self.tokens.verify_any_audience(&keys, token, now) else {
             return Ok(false);
         };
-        may_revoke(caller, TokenKind::Access, client_of(&claims))?;
+        may_revoke(caller, TokenKind::Access, self.client_of(&claims))?;
         let expires_at =
             DateTime::from_timestamp(claims.exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
         self.store
@@ -204,20 +203,21 @@ impl Accounts {
 mod tests {
     use super::*;
 
+    const PUBLIC_CLIENT_ID: &str = "sigil";
     const OTHER: &str = "orders-service";
 
     #[test]
     fn an_administrator_may_revoke_every_token() {
         for kind in [TokenKind::Access, TokenKind::Refresh] {
             for owner in [PUBLIC_CLIENT_ID, OTHER] {
-                assert!(may_revoke(&Caller::Admin, kind, owner).is_ok());
+                assert!(may_revoke(&Requester::Admin, kind, owner).is_ok());
             }
         }
     }
 
     #[test]
     fn a_client_may_revoke_its_own_tokens_and_no_one_elses() {
-        let me = Caller::Client(OTHER.to_owned());
+        let me = Requester::Client(OTHER.to_owned());
         assert!(may_revoke(&me, TokenKind::Access, OTHER).is_ok());
         assert!(matches!(
             may_revoke(&me, TokenKind::Access, "billing"),
@@ -231,13 +231,13 @@ mod tests {
 
     #[test]
     fn without_client_authentication_only_refresh_tokens_can_be_revoked() {
-        assert!(may_revoke(&Caller::Public, TokenKind::Refresh, PUBLIC_CLIENT_ID).is_ok());
+        assert!(may_revoke(&Requester::Public, TokenKind::Refresh, PUBLIC_CLIENT_ID).is_ok());
         assert!(matches!(
-            may_revoke(&Caller::Public, TokenKind::Access, PUBLIC_CLIENT_ID),
+            may_revoke(&Requester::Public, TokenKind::Access, PUBLIC_CLIENT_ID),
             Err(RevocationError::ClientAuthenticationRequired)
         ));
         assert!(matches!(
-            may_revoke(&Caller::Public, TokenKind::Access, OTHER),
+            may_revoke(&Requester::Public, TokenKind::Access, OTHER),
             Err(RevocationError::ClientAuthenticationRequired)
         ));
     }

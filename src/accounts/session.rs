@@ -1,6 +1,7 @@
 //! Sessions: the token pair a login or registration hands out, refresh with
 //! reuse detection and the reuse interval, logout, a user's list of sessions
-//! and the end of one, and the principal behind a presented access token.
+//! and the end of one. (The principal behind a presented access token is
+//! `principal`.)
 //!
 //! A session is one refresh family: started by a login or registration,
 //! carried on by each refresh, ended by logout, reuse, its owner (from the
@@ -12,9 +13,9 @@ use chrono::Utc;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{AccountError, Accounts, AuthError};
+use super::{AccountError, Accounts};
 use crate::store::{RefreshOutcome, Session, SessionOrigin, Successor, User};
-use crate::token::access::{AccessClaims, IssuedAccessToken};
+use crate::token::access::IssuedAccessToken;
 use crate::token::refresh;
 
 /// Longest `User-Agent` kept with a session, in characters.
@@ -37,24 +38,6 @@ impl std::fmt::Debug for TokenPair {
         f.debug_struct("TokenPair")
             .field("scope", &self.scope)
             .finish_non_exhaustive()
-    }
-}
-
-/// The user behind a verified access token.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The user's account, as stored now (without its password hash).
-    pub user: super::Account,
-    /// Scopes the token grants that the user still holds.
-    pub scopes: Vec<String>,
-    /// The token's claims.
-    pub claims: AccessClaims,
-}
-
-impl Principal {
-    /// Whether the token grants `scope`.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
     }
 }
 
@@ -147,37 +130,6 @@ impl Accounts {
             tracing::info!(target: "audit", event = "logout");
         }
         Ok(())
-    }
-
-    /// Verifies an access token and loads its user, who must still exist and be enabled.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
-        let claims = self
-            .tokens
-            .verify(&self.keyring.current(), bearer, Utc::now())
-            .map_err(|reason| {
-                tracing::debug!(%reason, "access token refused");
-                AuthError::InvalidToken
-            })?;
-        self.ensure_not_revoked(&claims).await?;
-        let id = Uuid::parse_str(&claims.sub).map_err(|_| AuthError::InvalidToken)?;
-        let user = match self.store.user_by_id(id).await {
-            Ok(Some(user)) if !user.disabled => user,
-            Ok(_) => return Err(AuthError::InvalidToken),
-            Err(e) => {
-                tracing::error!(error = %e, "database error while authenticating");
-                return Err(AuthError::Unavailable);
-            }
-        };
-        let scopes = claims
-            .scopes()
-            .filter(|s| user.scopes.iter().any(|u| u == s))
-            .map(str::to_owned)
-            .collect();
-        Ok(Principal {
-            user: user.into(),
-            scopes,
-            claims,
-        })
     }
 
     /// Signs an access token with the active key, and counts it.

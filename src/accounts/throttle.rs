@@ -1,4 +1,4 @@
-//! Back-off against guessing and spraying, in three counters:
+//! Back-off against guessing and spraying, in four counters:
 //!
 //! - **account from an address**: after a few consecutive failed logins for
 //!   one email from one client address, logins for that email from that
@@ -10,6 +10,8 @@
 //!   one password over many accounts runs into this one.
 //! - **registrations from an address**: every registration that reaches the
 //!   hasher counts, so one source cannot mint accounts (or burn CPU) without end.
+//! - **client authentications from an address**: an unknown client id, a
+//!   wrong secret or a disabled client, for any client ids.
 //!
 //! The counters live in the database, so events spread over several
 //! instances add up. Login keys use the lower-cased email whether or not an
@@ -53,6 +55,11 @@ pub fn address_key(client: Option<IpAddr>) -> String {
 /// The key of registrations from `client`.
 pub fn registration_key(client: Option<IpAddr>) -> String {
     format!("register-from:{}", source(client))
+}
+
+/// The key of failed client authentications from `client`.
+pub fn client_address_key(client: Option<IpAddr>) -> String {
+    format!("client-auth-from:{}", source(client))
 }
 
 /// Seconds until `until`, rounded up, at least 1 (for `Retry-After`).

@@ -25,6 +25,8 @@ pub enum Field {
     Name,
     /// The scopes an administrator grants.
     Scopes,
+    /// The audience of a client's tokens.
+    Audience,
 }
 
 impl std::fmt::Display for Field {
@@ -34,6 +36,7 @@ impl std::fmt::Display for Field {
             Field::Password => "password",
             Field::Name => "name",
             Field::Scopes => "scopes",
+            Field::Audience => "audience",
         })
     }
 }

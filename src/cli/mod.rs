@@ -1,8 +1,10 @@
-//! The `sigil` command line: `serve` (the default), `users create` and
+//! The `sigil` command line: `serve` (the default), `users create`,
+//! `clients create | list | disable | rotate-secret` and
 //! `keys list | rotate | prune`. (The crypto benchmark is a bench target,
 //! `tests/bench/crypto.rs`, not part of the product.)
 //! `main.rs` parses and dispatches; the work happens in the library.
 
+pub mod clients;
 pub mod keys;
 pub mod users;
 
@@ -29,6 +31,9 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Manage confidential clients (service accounts).
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
     /// Manage signing keys: list, rotate, prune.
     #[command(subcommand)]
     Keys(keys::KeysCommand),

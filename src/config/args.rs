@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::SecretString;
 
+use super::clients::ClientArgs;
 use super::hashing::{
     Argon2Cost, HashingSettings, MAX_ITERATIONS, MAX_MEMORY_KIB, MAX_PARALLELISM,
     MIN_MEMORY_KIB_PER_LANE, default_concurrency,
@@ -194,6 +195,8 @@ pub struct ServeArgs {
     /// shows `[REDACTED]`.
     #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
     pub bootstrap_admin_password: Option<SecretString>,
+    #[command(flatten)]
+    pub clients: ClientArgs,
 }
 
 impl ServeArgs {
@@ -233,6 +236,7 @@ impl ServeArgs {
         throttles.registrations.free_attempts = self.address_free_registrations;
         throttles.account.max = self.login_max_backoff;
         throttles.address.max = self.login_max_backoff;
+        throttles.clients.max = self.login_max_backoff;
         let bootstrap_admin = match (&self.bootstrap_admin_email, &self.bootstrap_admin_password) {
             (None, None) => None,
             (Some(email), Some(password)) => Some(BootstrapAdmin {
@@ -274,6 +278,7 @@ impl ServeArgs {
             log_format: self.log_format,
             pid_file: (!self.pid_file.as_os_str().is_empty()).then(|| self.pid_file.clone()),
             bootstrap_admin,
+            clients: self.clients.settings(),
         })
     }
 }

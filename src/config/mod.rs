@@ -13,6 +13,7 @@
 //! that the layers above turn into working parts.
 
 mod args;
+mod clients;
 mod database_url;
 mod error;
 mod hashing;
@@ -29,6 +30,7 @@ use secrecy::SecretString;
 
 use crate::jose::Algorithm;
 pub use args::{DatabaseArgs, HashingArgs, KeyArgs, ServeArgs};
+pub use clients::{ClientArgs, ClientSettings, DeclaredScopes, MAX_SCOPE_LEN, is_scope_token};
 pub use database_url::DatabaseUrl;
 pub use error::{ConfigError, is_help, one_line};
 pub use hashing::{
@@ -118,6 +120,8 @@ pub struct Settings {
     pub pid_file: Option<PathBuf>,
     /// First-start administrator, if configured.
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// Declared scopes, the public client id, the client-secret overlap.
+    pub clients: ClientSettings,
 }
 
 impl Settings {

@@ -40,7 +40,7 @@ impl ThrottlePolicy {
     }
 }
 
-/// The three back-off policies.
+/// The back-off policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttles {
     /// Failed logins for one email from one address.
@@ -49,6 +49,9 @@ pub struct Throttles {
     pub address: ThrottlePolicy,
     /// Registrations from one address.
     pub registrations: ThrottlePolicy,
+    /// Failed client authentications (unknown client id or wrong secret)
+    /// from one address.
+    pub clients: ThrottlePolicy,
 }
 
 impl Default for Throttles {
@@ -68,6 +71,14 @@ impl Default for Throttles {
                 max: Duration::from_secs(3600),
                 window: Duration::from_secs(3600),
             },
+            // Like failed logins from one address: a service with a wrong
+            // secret in its configuration is not locked out for long, a
+            // guesser is slowed down early.
+            clients: ThrottlePolicy {
+                free_attempts: 20,
+                window: Duration::from_secs(3600),
+                ..ThrottlePolicy::default()
+            },
         }
     }
 }
@@ -79,6 +90,7 @@ impl Throttles {
             .window
             .max(self.address.window)
             .max(self.registrations.window)
+            .max(self.clients.window)
     }
 }
 

@@ -1,22 +1,28 @@
 //! Bearer authentication as a typed extractor: a handler that takes
-//! [`BearerAuth`] runs only for a verified access token of an enabled user.
+//! [`BearerAuth`] runs only for a verified access token of an enabled user
+//! or an enabled confidential client.
 //!
-//! It is declared as an OAuth 2.0 password-flow scheme so that Swagger UI's
-//! Authorize button logs in against `/auth/login`.
+//! It is declared as an OAuth 2.0 scheme with the password flow and the
+//! client-credentials flow, both against `/auth/login`, so that Swagger UI's
+//! Authorize dialog logs in a person or a service. The scopes listed here are
+//! the built-in ones; the declared ones (`SIGIL_SCOPES`) are added to the
+//! published document at start-up (`spec`).
 
 use poem::Request;
 use poem_openapi::{OAuthScopes, SecurityScheme, auth::Bearer};
 
-use super::problem::ApiError;
-use crate::accounts::{Accounts, Principal};
+use poem::http::StatusCode;
 
-/// The scopes sigil grants, as OpenAPI shows them.
+use super::problem::ApiError;
+use crate::accounts::{Account, Accounts, Principal};
+
+/// The built-in scopes, as OpenAPI shows them.
 #[derive(OAuthScopes)]
 pub enum Scopes {
     /// Read your own profile at /me.
     #[oai(rename = "profile")]
     Profile,
-    /// List and manage all users under /admin.
+    /// List and manage all users and clients under /admin.
     #[oai(rename = "admin")]
     Admin,
 }
@@ -26,7 +32,10 @@ pub enum Scopes {
 #[oai(
     rename = "sigil",
     ty = "oauth2",
-    flows(password(token_url = "/auth/login", scopes = "Scopes")),
+    flows(
+        password(token_url = "/auth/login", scopes = "Scopes"),
+        client_credentials(token_url = "/auth/login", scopes = "Scopes")
+    ),
     checker = "check_bearer"
 )]
 pub struct BearerAuth(pub Principal);
@@ -39,6 +48,19 @@ impl BearerAuth {
         } else {
             Err(ApiError::insufficient_scope(scope))
         }
+    }
+
+    /// The user behind the token; 403 for a client-credentials token, which
+    /// has no user (routes about "me" are for people).
+    pub fn user(&self) -> Result<&Account, ApiError> {
+        self.0.user().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                Some("not-a-user"),
+                "Not a user",
+                "This route is about the signed-in user; a client-credentials token has none.",
+            )
+        })
     }
 }
 

@@ -5,18 +5,25 @@
 //! (JWK Set, RFC 8414 metadata), `health`.
 //!
 //! Handlers are thin: parse, call one [`Accounts`]
-//! method or read the key set, map the result. Requests flow
+//! method or read the key set, map the result. `client_auth` reads a
+//! confidential client's credentials (Basic or form) for the OAuth 2.0
+//! endpoints, `oauth_form` their strict form, `clients_api` manages clients,
+//! `spec` publishes the OpenAPI document with the declared scopes. Requests flow
 //! `trace_request` → `add_allow` → `oauth_errors` → `to_problem` → `limit_input` →
 //! route → handler.
 
 pub mod allow;
 pub mod auth;
 pub mod client_addr;
+pub mod client_auth;
+pub mod clients_api;
 pub mod health;
 pub mod middleware;
 pub mod oauth_api;
+pub mod oauth_form;
 pub mod problem;
 pub mod sessions_api;
+pub mod spec;
 pub mod token_api;
 pub mod users_api;
 pub mod well_known;
@@ -28,6 +35,7 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
 use crate::accounts::Accounts;
+use crate::accounts::scopes::Scopes;
 use crate::keys::Keyring;
 use crate::telemetry::metrics::Metrics;
 
@@ -45,6 +53,9 @@ pub struct ApiContext {
     pub trusted_proxies: client_addr::TrustedProxies,
     /// Where requests and everything else are counted.
     pub metrics: Arc<Metrics>,
+    /// Every scope sigil grants (built-in and `SIGIL_SCOPES`), for the
+    /// metadata and the OpenAPI document.
+    pub scopes: Scopes,
 }
 
 /// The OpenAPI service of every documented route.
@@ -55,6 +66,7 @@ pub fn api_service(
         token_api::TokenApi,
         users_api::UsersApi,
         sessions_api::SessionsApi,
+        clients_api::ClientsApi,
         oauth_api::OAuthApi,
         well_known::WellKnownApi,
         health::HealthApi,
@@ -71,13 +83,16 @@ pub fn api_service(
         sessions_api::SessionsApi {
             accounts: ctx.accounts.clone(),
         },
+        clients_api::ClientsApi {
+            accounts: ctx.accounts.clone(),
+        },
         oauth_api::OAuthApi {
             accounts: ctx.accounts.clone(),
         },
         well_known::WellKnownApi {
             keyring: ctx.keyring.clone(),
             max_age: ctx.jwks_max_age,
-            metadata: well_known::ServerMetadata::new(&ctx.issuer),
+            metadata: well_known::ServerMetadata::new(&ctx.issuer, &ctx.scopes),
         },
         health::HealthApi {
             accounts: ctx.accounts.clone(),
@@ -95,15 +110,22 @@ pub fn api_service(
 /// The whole application: API, Swagger UI at `/docs`, the spec at `/openapi.json`.
 pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
     let api = api_service(&ctx);
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let original = api.spec();
+    let document = spec::with_scopes(&original, &ctx.scopes);
+    let docs = spec::docs_endpoint(
+        api.swagger_ui_html(),
+        &original,
+        &document,
+        api.swagger_ui(),
+    );
     let allowed = Arc::new(
-        allow::AllowedMethods::from_spec(&api.spec())
+        allow::AllowedMethods::from_spec(&original)
             .get_only("/openapi.json")
             .get_only("/.well-known/openid-configuration")
             .get_only_below("/docs"),
     );
-    let alias = well_known::metadata_alias(well_known::ServerMetadata::new(&ctx.issuer));
+    let alias =
+        well_known::metadata_alias(well_known::ServerMetadata::new(&ctx.issuer, &ctx.scopes));
     let observe = Arc::new(middleware::Observe {
         proxies: ctx.trusted_proxies,
         routes: allowed.clone(),
@@ -111,7 +133,7 @@ pub fn app(ctx: ApiContext) -> impl Endpoint<Output = poem::Response> {
     });
     Route::new()
         .nest("/docs", poem::get(docs))
-        .at("/openapi.json", poem::get(spec))
+        .at("/openapi.json", poem::get(spec::spec_endpoint(document)))
         .at("/.well-known/openid-configuration", poem::get(alias))
         .nest("/", api)
         .data(ctx.accounts)

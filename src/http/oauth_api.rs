@@ -2,12 +2,12 @@
 //! form, decide who the caller is, call one `Accounts` method, shape the
 //! answer. Errors are [`OAuthError`]s (`application/json` with `error`).
 //!
-//! Who the caller is ([`Caller`]):
+//! Who the caller is ([`Requester`]):
 //! - a confidential client authenticated by HTTP Basic or by
-//!   `client_id` + `client_secret` in the form: `Caller::Client`;
-//! - a bearer access token with the `admin` scope: `Caller::Admin` (a
+//!   `client_id` + `client_secret` in the form: `Requester::Client`;
+//! - a bearer access token with the `admin` scope: `Requester::Admin` (a
 //!   bearer token without it, or one sigil refuses, gets 401);
-//! - nobody (at most the public client's `client_id`): `Caller::Public`,
+//! - nobody (at most the public client's `client_id`): `Requester::Public`,
 //!   which may revoke refresh tokens and may not introspect.
 
 use poem::Request;
@@ -16,18 +16,16 @@ use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use serde::Deserialize;
 
+use super::client_addr::ClientAddr;
+use super::client_auth::{self, BASIC_CHALLENGE};
 use super::problem::{ApiError, OAuthError};
-use crate::accounts::revocation::PUBLIC_CLIENT_ID;
 use crate::accounts::{
-    Accounts, ActiveToken, AuthError, Caller, RevocationError, TokenHint, TokenKind,
+    Accounts, ActiveToken, AuthError, Requester, RevocationError, TokenHint, TokenKind,
 };
 
-/// The challenge of a refused client authentication (RFC 6749 §5.2).
-const BASIC_CHALLENGE: &str = r#"Basic realm="sigil""#;
-
-/// The challenge when introspection gets no usable credentials.
-// SEAM(clients): `Basic realm="sigil", Bearer` once client authentication is wired.
-const INTROSPECTION_CHALLENGE: &str = "Bearer";
+/// The challenge when introspection gets no usable credentials: a client's
+/// Basic, or an administrator's bearer token.
+const INTROSPECTION_CHALLENGE: &str = r#"Basic realm="sigil", Bearer"#;
 
 #[derive(Tags)]
 enum Tag {
@@ -200,7 +198,7 @@ impl OAuthApi {
         req: &Request,
         form: Form<PresentedToken>,
     ) -> Result<IntrospectResponse, OAuthError> {
-        if self.caller(req, &form).await? == Caller::Public {
+        if self.caller(req, &form).await? == Requester::Public {
             return Err(OAuthError::invalid_client(
                 "Introspection needs client authentication or a bearer token with the admin scope.",
                 Some(INTROSPECTION_CHALLENGE),
@@ -221,8 +219,8 @@ impl OAuthApi {
 
 impl OAuthApi {
     /// Who is asking: a client, an administrator's bearer token, or nobody.
-    async fn caller(&self, req: &Request, form: &PresentedToken) -> Result<Caller, OAuthError> {
-        if let Some(client) = authenticate_client(req, form)? {
+    async fn caller(&self, req: &Request, form: &PresentedToken) -> Result<Requester, OAuthError> {
+        if let Some(client) = self.authenticate_client(req, form).await? {
             return Ok(client);
         }
         match authorization(req) {
@@ -232,41 +230,52 @@ impl OAuthApi {
                 Some(BASIC_CHALLENGE),
             )),
             None => match form.client_id.as_deref() {
-                Some(id) if id != PUBLIC_CLIENT_ID => Err(OAuthError::invalid_client(
-                    "A confidential client must authenticate.",
-                    Some(BASIC_CHALLENGE),
-                )),
-                _ => Ok(Caller::Public),
+                Some(id) if id != self.accounts.tokens().public_client_id => {
+                    Err(OAuthError::invalid_client(
+                        "A confidential client must authenticate.",
+                        Some(BASIC_CHALLENGE),
+                    ))
+                }
+                _ => Ok(Requester::Public),
             },
         }
     }
 
+    /// Client authentication by HTTP Basic or `client_secret_post`
+    /// (`client_auth`): the client, `None` when the request does not try it,
+    /// 401 `invalid_client` (throttled per address like failed logins) when
+    /// it fails.
+    async fn authenticate_client(
+        &self,
+        req: &Request,
+        form: &PresentedToken,
+    ) -> Result<Option<Requester>, OAuthError> {
+        let presented = client_auth::client_credentials(
+            req,
+            form.client_id.as_deref(),
+            form.client_secret.as_deref(),
+        )?;
+        let Some(creds) = presented else {
+            return Ok(None);
+        };
+        let addr = req.data::<ClientAddr>().and_then(|addr| addr.0);
+        let client = self
+            .accounts
+            .authenticate_client(&creds, addr)
+            .await
+            .map_err(|e| client_auth::refusal(e, creds.method))?;
+        Ok(Some(Requester::Client(client.client.id)))
+    }
+
     /// An administrator's bearer token, or 401 (RFC 7662 §2.3).
-    async fn admin_bearer(&self, token: &str) -> Result<Caller, OAuthError> {
+    async fn admin_bearer(&self, token: &str) -> Result<Requester, OAuthError> {
         match self.accounts.authenticate(token).await {
-            Ok(principal) if principal.has_scope("admin") => Ok(Caller::Admin),
+            Ok(principal) if principal.has_scope("admin") => Ok(Requester::Admin),
             Ok(_) => Err(OAuthError::bearer_lacks_scope("admin")),
             Err(AuthError::InvalidToken) => Err(ApiError::invalid_token().into()),
             Err(AuthError::Unavailable) => Err(ApiError::unavailable().into()),
         }
     }
-}
-
-/// Client authentication by HTTP Basic or `client_secret_post`: the client,
-/// `None` when the request does not try it, 401 `invalid_client` when it
-/// fails.
-// SEAM(clients): until `client_auth` and `Accounts::authenticate_client` are
-// wired in here, every attempt is refused with 401 `invalid_client`, so no
-// confidential client can revoke or introspect yet.
-fn authenticate_client(req: &Request, form: &PresentedToken) -> Result<Option<Caller>, OAuthError> {
-    let basic = matches!(authorization(req), Some(("basic", _)));
-    if basic || form.client_secret.is_some() {
-        return Err(OAuthError::invalid_client(
-            "Client authentication is not available on this server yet.",
-            basic.then_some(BASIC_CHALLENGE),
-        ));
-    }
-    Ok(None)
 }
 
 /// The `Authorization` header as (lower-case scheme, credentials).

@@ -73,6 +73,7 @@ pub fn field_name(field: Field) -> &'static str {
         Field::Password => "password",
         Field::Name => "name",
         Field::Scopes => "scopes",
+        Field::Audience => "audience",
     }
 }
 
@@ -296,6 +297,26 @@ impl From<AccountError> for ApiError {
                 "Cannot lock yourself out",
                 "This change would remove your own admin scope or disable your own account; \
                  ask another administrator to make it.",
+            ),
+            AccountError::BadClient => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                Some("invalid-client"),
+                "Invalid client",
+                "Client authentication failed: unknown client, wrong secret, or the client is disabled.",
+            )
+            .oauth("invalid_client"),
+            AccountError::ScopeNotAllowed(scope) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Some("invalid-scope"),
+                "Invalid scope",
+                format!("The client was not given the scope {scope:?}."),
+            )
+            .oauth("invalid_scope"),
+            AccountError::NoSuchClient => ApiError::new(
+                StatusCode::NOT_FOUND,
+                Some("not-found"),
+                "Not found",
+                "No client has this id.",
             ),
             AccountError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -110,7 +110,8 @@ impl SessionsApi {
         &self,
         #[oai(scope = "Scopes::Profile")] auth: BearerAuth,
     ) -> Result<SessionsResponse, ApiError> {
-        let user = auth.require(PROFILE)?.user;
+        let user = auth.user()?.clone();
+        auth.require(PROFILE)?;
         let sessions = self.accounts.sessions(user.id).await?;
         Ok(SessionsResponse::Ok(Json(
             sessions.into_iter().map(SessionView::from).collect(),
@@ -129,7 +130,8 @@ impl SessionsApi {
         /// The session's id.
         id: Path<Uuid>,
     ) -> Result<EndSessionResponse, ApiError> {
-        let user = auth.require(PROFILE)?.user;
+        let user = auth.user()?.clone();
+        auth.require(PROFILE)?;
         if self.accounts.end_session(user.id, id.0).await? {
             Ok(EndSessionResponse::Ended)
         } else {

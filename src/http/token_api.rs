@@ -8,9 +8,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::client_addr::ClientAddr;
+use super::client_auth;
+use super::oauth_form::OAuthForm;
 use super::problem::{ApiError, OAuthError};
 use super::sessions_api::UserAgent;
-use crate::accounts::{Accounts, Registration, TokenPair};
+use crate::accounts::{Accounts, ClientToken, Registration, TokenPair};
 
 #[derive(Tags)]
 enum Tag {
@@ -23,8 +25,10 @@ enum Tag {
 pub struct TokenBody {
     /// A JWS access token (RFC 9068), to send as `Authorization: Bearer`.
     pub access_token: String,
-    /// An opaque refresh token; each use returns a new one and uses this one up.
-    pub refresh_token: String,
+    /// An opaque refresh token; each use returns a new one and uses this one
+    /// up. None for the client-credentials grant: the client authenticates again.
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh_token: Option<String>,
     /// Always `bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
@@ -55,10 +59,20 @@ pub enum TokenResponse {
 fn body(pair: TokenPair) -> Json<TokenBody> {
     Json(TokenBody {
         access_token: pair.access_token,
-        refresh_token: pair.refresh_token.expose_secret().to_owned(),
+        refresh_token: Some(pair.refresh_token.expose_secret().to_owned()),
         token_type: "bearer".to_owned(),
         expires_in: pair.expires_in,
         scope: pair.scope,
+    })
+}
+
+fn client_body(token: ClientToken) -> Json<TokenBody> {
+    Json(TokenBody {
+        access_token: token.access_token,
+        refresh_token: None,
+        token_type: "bearer".to_owned(),
+        expires_in: token.expires_in,
+        scope: token.scope,
     })
 }
 
@@ -81,7 +95,7 @@ pub struct RegisterBody {
 /// The OAuth 2.0 token request (`application/x-www-form-urlencoded`).
 #[derive(Object, Deserialize)]
 pub struct TokenForm {
-    /// `password` (the default) or `refresh_token`.
+    /// `password` (the default), `refresh_token` or `client_credentials`.
     pub grant_type: Option<String>,
     /// The email, for `grant_type=password`.
     pub username: Option<String>,
@@ -93,8 +107,13 @@ pub struct TokenForm {
     /// The refresh token, for `grant_type=refresh_token`.
     #[oai(write_only)]
     pub refresh_token: Option<String>,
-    /// Accepted and ignored: sigil has public clients only.
+    /// For `client_credentials` with `client_secret_post`: the client's id.
+    /// Accepted and ignored for the other grants (the public client).
     pub client_id: Option<String>,
+    /// For `client_credentials` with `client_secret_post`: the client's
+    /// secret (or use HTTP Basic, `client_secret_basic`, not both).
+    #[oai(write_only)]
+    pub client_secret: Option<String>,
 }
 
 /// JSON login.
@@ -112,8 +131,9 @@ pub struct LoginBody {
 /// Login as an OAuth 2.0 form or as JSON.
 #[derive(ApiRequest)]
 pub enum LoginRequest {
-    /// OAuth 2.0 password or refresh-token grant.
-    Form(Form<TokenForm>),
+    /// OAuth 2.0 password, refresh-token or client-credentials grant; each
+    /// parameter at most once.
+    Form(OAuthForm<TokenForm>),
     /// `{email, password}`.
     Json(Json<LoginBody>),
 }
@@ -190,12 +210,17 @@ impl TokenApi {
         Ok(TokenResponse::Created(body(pair), cache, pragma))
     }
 
-    /// OAuth 2.0 token endpoint: log in with a password, or refresh.
+    /// OAuth 2.0 token endpoint: log in with a password, refresh, or get a
+    /// token for a confidential client (`client_credentials`, with HTTP Basic
+    /// or `client_id` + `client_secret` in the form).
     ///
-    /// One identical 401 answers an unknown email, a wrong password and a disabled user.
+    /// One identical 401 answers an unknown email, a wrong password and a
+    /// disabled user; one identical 401 `invalid_client` an unknown client,
+    /// a wrong secret and a disabled client.
     #[oai(path = "/auth/login", method = "post")]
     async fn login(
         &self,
+        req: &poem::Request,
         request: LoginRequest,
         client: Data<&ClientAddr>,
         user_agent: UserAgent,
@@ -218,7 +243,7 @@ impl TokenApi {
                     )
                     .await?
             }
-            LoginRequest::Form(Form(form)) => {
+            LoginRequest::Form(OAuthForm(form)) => {
                 match form.grant_type.as_deref().unwrap_or("password") {
                     "password" => {
                         let (Some(username), Some(password)) = (form.username, form.password)
@@ -249,9 +274,24 @@ impl TokenApi {
                         };
                         self.accounts.refresh(&token).await?
                     }
+                    "client_credentials" => {
+                        let creds = client_auth::client_credentials(
+                            req,
+                            form.client_id.as_deref(),
+                            form.client_secret.as_deref(),
+                        )?
+                        .ok_or_else(|| client_auth::invalid_client(false))?;
+                        let token = self
+                            .accounts
+                            .client_credentials_grant(&creds, form.scope.as_deref(), client)
+                            .await
+                            .map_err(|e| client_auth::refusal(e, creds.method))?;
+                        let (cache, pragma) = no_store();
+                        return Ok(TokenResponse::Ok(client_body(token), cache, pragma));
+                    }
                     _ => {
                         return Err(ApiError::bad_request(
-                            "grant_type must be password or refresh_token.",
+                            "grant_type must be password, refresh_token or client_credentials.",
                         )
                         .oauth("unsupported_grant_type")
                         .into());

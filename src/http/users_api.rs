@@ -71,7 +71,8 @@ impl From<Account> for UserView {
 /// Changes to a user; absent fields stay as they are.
 #[derive(Object)]
 pub struct UserChanges {
-    /// The complete new list of scopes (known scopes only).
+    /// The complete new list of scopes: built-in or declared (`SIGIL_SCOPES`)
+    /// ones only, else 422.
     pub scopes: Option<Vec<String>>,
     /// `true` bars the user from signing in and revokes their refresh tokens.
     pub disabled: Option<bool>,
@@ -106,10 +107,10 @@ pub struct UsersApi {
 
 #[OpenApi]
 impl UsersApi {
-    /// The signed-in user.
+    /// The signed-in user; 403 for a client-credentials token.
     #[oai(path = "/me", method = "get", tag = "Tag::Me")]
     async fn me(&self, auth: BearerAuth) -> Result<MeResponse, ApiError> {
-        let user = auth.0.user;
+        let user = auth.user()?.clone();
         Ok(MeResponse::Ok(Json(Me {
             id: user.id,
             email: user.email,

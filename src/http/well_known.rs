@@ -9,7 +9,7 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use serde::Serialize;
 
-use crate::accounts::scopes::KNOWN_SCOPES;
+use crate::accounts::scopes::Scopes;
 use crate::keys::Keyring;
 
 #[derive(Tags)]
@@ -99,16 +99,15 @@ pub struct ServerMetadata {
 }
 
 impl ServerMetadata {
-    /// The metadata for `issuer`.
-    pub fn new(issuer: &str) -> ServerMetadata {
+    /// The metadata for `issuer`, granting `scopes`.
+    pub fn new(issuer: &str, scopes: &Scopes) -> ServerMetadata {
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
         ServerMetadata {
             issuer: issuer.to_owned(),
             jwks_uri: format!("{issuer}/.well-known/jwks.json"),
             token_endpoint: format!("{issuer}/auth/login"),
             grant_types_supported: strings(&["password", "refresh_token", "client_credentials"]),
-            // SEAM(clients): the declared scopes (`ApiContext.scopes`).
-            scopes_supported: KNOWN_SCOPES.iter().map(|(s, _)| s.to_string()).collect(),
+            scopes_supported: scopes.names().map(str::to_owned).collect(),
             token_endpoint_auth_methods_supported: strings(&[
                 "none",
                 "client_secret_basic",

@@ -20,7 +20,7 @@ const ACCEPTED_TYPES: &[&str] = &["at+jwt", "application/at+jwt"];
 pub struct AccessClaims {
     /// Issuer URL.
     pub iss: String,
-    /// User id.
+    /// Subject: the user id, or for a client-credentials token the client id.
     pub sub: String,
     /// Audience.
     pub aud: String,
@@ -34,6 +34,12 @@ pub struct AccessClaims {
     pub jti: String,
     /// Space-separated scopes.
     pub scope: String,
+    /// The OAuth 2.0 client the token was issued to (RFC 9068 §2.2): the
+    /// public first-party client for users' tokens, the confidential client
+    /// itself for client-credentials tokens. `None` only for a token issued
+    /// before sigil wrote this claim.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// Claims as they may arrive from elsewhere: `aud` may be a string or an array.
@@ -47,6 +53,8 @@ struct ClaimsIn {
     nbf: i64,
     jti: String,
     scope: String,
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,10 +65,11 @@ enum Audience {
 }
 
 impl Audience {
-    fn contains(&self, audience: &str) -> bool {
+    /// The first audience named that `accept` takes.
+    fn find(self, accept: impl Fn(&str) -> bool) -> Option<String> {
         match self {
-            Audience::One(a) => a == audience,
-            Audience::Many(all) => all.iter().any(|a| a == audience),
+            Audience::One(a) => accept(&a).then_some(a),
+            Audience::Many(all) => all.into_iter().find(|a| accept(a)),
         }
     }
 }
@@ -111,14 +120,29 @@ impl Validation {
         find_key: impl FnOnce(&str) -> Option<&'k K>,
         now: DateTime<Utc>,
     ) -> Result<AccessClaims, TokenError> {
+        self.verify_audience(token, find_key, now, |aud| aud == self.audience)
+    }
+
+    /// [`Validation::verify`] with the audience rule given by `accept`
+    /// instead of [`Validation::audience`]: the token must name an audience
+    /// `accept` takes, and the claims' `aud` is the first such. For the
+    /// issuer itself, which answers for tokens issued to other audiences too
+    /// (a confidential client's own audience, at introspection).
+    pub fn verify_audience<'k, K: VerifyingKey + ?Sized + 'k>(
+        &self,
+        token: &str,
+        find_key: impl FnOnce(&str) -> Option<&'k K>,
+        now: DateTime<Utc>,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<AccessClaims, TokenError> {
         let payload = jws::verify(token, find_key, ACCEPTED_TYPES)?;
         let claims: ClaimsIn = serde_json::from_slice(&payload).map_err(|_| TokenError::Claims)?;
         if claims.iss != self.issuer {
             return Err(TokenError::Issuer);
         }
-        if !claims.aud.contains(&self.audience) {
+        let Some(aud) = claims.aud.find(accept) else {
             return Err(TokenError::Audience);
-        }
+        };
         let now = now.timestamp();
         let leeway = self.leeway.as_secs() as i64;
         if now >= claims.exp.saturating_add(leeway) {
@@ -130,12 +154,13 @@ impl Validation {
         Ok(AccessClaims {
             iss: claims.iss,
             sub: claims.sub,
-            aud: self.audience.clone(),
+            aud,
             exp: claims.exp,
             iat: claims.iat,
             nbf: claims.nbf,
             jti: claims.jti,
             scope: claims.scope,
+            client_id: claims.client_id,
         })
     }
 }
@@ -168,6 +193,7 @@ mod tests {
             nbf: 0,
             jti: "j".into(),
             scope: "profile  admin".into(),
+            client_id: Some("sigil".into()),
         };
         assert!(claims.has_scope("admin"));
         assert!(claims.has_scope("profile"));

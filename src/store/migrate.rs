@@ -39,6 +39,11 @@ pub(crate) const SQLITE: EmbeddedMigrations = EmbeddedMigrations(&[
         sql: include_str!("migrations/sqlite/0003_sessions.sql"),
     },
     EmbeddedMigration {
+        version: 4,
+        description: "clients",
+        sql: include_str!("migrations/sqlite/0004_clients.sql"),
+    },
+    EmbeddedMigration {
         version: 5,
         description: "revoked access",
         sql: include_str!("migrations/sqlite/0005_revoked_access.sql"),
@@ -61,6 +66,11 @@ pub(crate) const POSTGRES: EmbeddedMigrations = EmbeddedMigrations(&[
         version: 3,
         description: "sessions",
         sql: include_str!("migrations/postgres/0003_sessions.sql"),
+    },
+    EmbeddedMigration {
+        version: 4,
+        description: "clients",
+        sql: include_str!("migrations/postgres/0004_clients.sql"),
     },
     EmbeddedMigration {
         version: 5,

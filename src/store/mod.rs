@@ -1,5 +1,5 @@
-//! Persistence of user accounts, refresh-token families and failed-login
-//! counts.
+//! Persistence of user accounts, refresh-token families, failed-login
+//! counts and confidential OAuth 2.0 clients (`clients`).
 //!
 //! Callers talk to the backend-neutral [`Store`] trait only; every piece of SQL
 //! and every backend-specific detail lives in a backend module, [`sqlite`] or
@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+mod clients;
 mod migrate;
 mod open;
 pub mod postgres;
@@ -33,6 +34,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use clients::{Client, ClientPatch, ClientWithSecrets, NewClient};
 pub use open::{OpenError, open};
 pub use postgres::PostgresStore;
 pub use refresh::{RefreshOutcome, SealedSuccessor, SessionOrigin, Successor};
@@ -332,6 +334,44 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<RefreshTokenState>, StoreError>;
+
+    // --- Confidential clients (issue 11): clients and their secrets' hashes.
+
+    /// Creates a client with `created_at` = `now` and its first secret.
+    /// Fails with [`StoreError::Other`] if the id exists (ids are random and
+    /// never collide in practice).
+    async fn create_client(&self, new: NewClient, now: DateTime<Utc>)
+    -> Result<Client, StoreError>;
+
+    /// Finds a client by id, with the hashes of its secrets that have not
+    /// expired at `now`, in one query (an unknown id costs the same round trip).
+    async fn client_by_id(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClientWithSecrets>, StoreError>;
+
+    /// Lists clients ordered by `created_at`, then `id`.
+    async fn list_clients(&self, limit: u32, offset: u32) -> Result<Vec<Client>, StoreError>;
+
+    /// Applies `patch` and returns the updated client, or `None` for an unknown id.
+    async fn update_client(
+        &self,
+        id: &str,
+        patch: ClientPatch,
+    ) -> Result<Option<Client>, StoreError>;
+
+    /// Adds a new secret (hash `new_hash`, created `now`, no expiry) and
+    /// makes every secret still working end at `previous_until` at the
+    /// latest, in one transaction; secrets expired by `now` are deleted.
+    /// Returns `false` (and changes nothing) for an unknown id.
+    async fn rotate_client_secret(
+        &self,
+        id: &str,
+        new_hash: &[u8],
+        now: DateTime<Utc>,
+        previous_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Most sessions [`Store::list_sessions`] returns.

@@ -4,9 +4,9 @@
 //! modules: connecting and migrating (`connect`), the mapping of PostgreSQL
 //! errors onto [`StoreError`] (`convert`), the storage steps of refresh
 //! families (`families`), a user's sessions (`sessions`), failed logins
-//! (`throttle`), and revoked access tokens and the read-only look at a
-//! refresh token (`revocations`). Columns use native types, so values need
-//! no conversion. Several instances may share one
+//! (`throttle`), confidential clients (`clients`), and revoked access tokens
+//! and the read-only look at a refresh token (`revocations`). Columns use
+//! native types, so values need no conversion. Several instances may share one
 //! database: uniqueness is left to unique indexes, and presenting a refresh
 //! token locks the token's row and its family's row (`SELECT … FOR UPDATE`)
 //! for the length of its one transaction.
@@ -20,10 +20,12 @@ use uuid::Uuid;
 
 use super::refresh::{self, NewToken};
 use super::{
-    NewUser, Purged, RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError,
-    Successor, User, UserPatch, failure_window_start,
+    Client, ClientPatch, ClientWithSecrets, NewClient, NewUser, Purged, RefreshOutcome,
+    RefreshTokenState, Session, SessionOrigin, Store, StoreError, Successor, User, UserPatch,
+    failure_window_start,
 };
 
+mod clients;
 mod connect;
 mod convert;
 mod families;
@@ -333,5 +335,43 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         sessions::revoke(&self.pool, user_id, family_id, now).await
+    }
+
+    async fn create_client(
+        &self,
+        new: NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Client, StoreError> {
+        clients::create(&self.pool, new, now).await
+    }
+
+    async fn client_by_id(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClientWithSecrets>, StoreError> {
+        clients::by_id(&self.pool, id, now).await
+    }
+
+    async fn list_clients(&self, limit: u32, offset: u32) -> Result<Vec<Client>, StoreError> {
+        clients::list(&self.pool, limit, offset).await
+    }
+
+    async fn update_client(
+        &self,
+        id: &str,
+        patch: ClientPatch,
+    ) -> Result<Option<Client>, StoreError> {
+        clients::update(&self.pool, id, patch).await
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &str,
+        new_hash: &[u8],
+        now: DateTime<Utc>,
+        previous_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        clients::rotate_secret(&self.pool, id, new_hash, now, previous_until).await
     }
 }

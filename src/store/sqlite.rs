@@ -5,9 +5,9 @@
 //! the text encoding of ids and timestamps and the mapping of SQLite errors
 //! onto [`StoreError`] (`convert`), the storage steps of refresh families
 //! (`families`), a user's sessions (`sessions`), failed logins
-//! (`throttle`), and revoked access tokens and the read-only look at a
-//! refresh token for introspection (`revocations`). Every write goes through
-//! one writer connection, and
+//! (`throttle`), confidential clients (`clients`), and revoked access tokens
+//! and the read-only look at a refresh token for introspection
+//! (`revocations`). Every write goes through one writer connection, and
 //! every writing transaction starts with `BEGIN IMMEDIATE`, so it holds the
 //! database's write lock from its first read and concurrent writers queue up
 //! instead of failing half-way.
@@ -26,10 +26,12 @@ use uuid::Uuid;
 use super::migrate::{self, migrate_error};
 use super::refresh::{self, NewToken};
 use super::{
-    NewUser, Purged, RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError,
-    Successor, User, UserPatch, failure_window_start,
+    Client, ClientPatch, ClientWithSecrets, NewClient, NewUser, Purged, RefreshOutcome,
+    RefreshTokenState, Session, SessionOrigin, Store, StoreError, Successor, User, UserPatch,
+    failure_window_start,
 };
 
+mod clients;
 mod convert;
 mod families;
 mod revocations;
@@ -406,5 +408,43 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         sessions::revoke(&self.writer, user_id, family_id, now).await
+    }
+
+    async fn create_client(
+        &self,
+        new: NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Client, StoreError> {
+        clients::create(&self.writer, new, now).await
+    }
+
+    async fn client_by_id(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClientWithSecrets>, StoreError> {
+        clients::by_id(&self.pool, id, now).await
+    }
+
+    async fn list_clients(&self, limit: u32, offset: u32) -> Result<Vec<Client>, StoreError> {
+        clients::list(&self.pool, limit, offset).await
+    }
+
+    async fn update_client(
+        &self,
+        id: &str,
+        patch: ClientPatch,
+    ) -> Result<Option<Client>, StoreError> {
+        clients::update(&self.writer, id, patch).await
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &str,
+        new_hash: &[u8],
+        now: DateTime<Utc>,
+        previous_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        clients::rotate_secret(&self.writer, id, new_hash, now, previous_until).await
     }
 }

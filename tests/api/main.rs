@@ -8,6 +8,9 @@
 //!
 //! - `accounts/`: register, login, refresh, `/me`, the admin routes, and what
 //!   the database must decide under concurrency.
+//! - `clients/`: confidential clients over `/admin/clients` and `sigil
+//!   clients`, client authentication, the client-credentials grant, declared
+//!   scopes and the `client_id` claim (`support` is their shared vocabulary).
 //! - `abuse/`: throttling of logins and registrations, floods, proxies, and
 //!   administrators who would lock themselves out.
 //! - `http/`: requests as such (malformed, oversized, hostile, unknown
@@ -114,10 +117,11 @@ macro_rules! per_backend {
 per_backend! {
     both {
         accounts: [admin, concurrency, login, refresh, register, reuse_interval, sessions],
+        clients: [support, admin_api, bad_input, client_auth, cli, grant],
         abuse: [privileges, throttling],
         http: [requests],
         interop: [oauth_libraries],
-        oauth: [errors, introspect, revoke],
+        oauth: [client_auth_paths, errors, introspect, revoke],
         tokens: [claims, rejections],
     }
     postgres_only {

@@ -123,6 +123,7 @@ fn signatures(alg: Algorithm, budget: Duration, out: &mut dyn Write) -> Result<(
             leeway: Duration::from_secs(60),
         },
         ttl: Duration::from_secs(900),
+        public_client_id: "sigil".into(),
     };
     let user = Uuid::new_v4();
     let scopes = ["profile".to_owned()];

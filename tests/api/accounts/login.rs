@@ -96,7 +96,7 @@ async fn an_unknown_grant_type_is_unsupported() {
     let Some(app) = spawn_app().await else { return };
 
     let resp = app
-        .post_form("/auth/login", &[("grant_type", "client_credentials")])
+        .post_form("/auth/login", &[("grant_type", "authorization_code")])
         .await;
 
     let body = assert_oauth_error(resp, 400).await;

@@ -22,6 +22,10 @@ async fn the_openapi_document_lists_every_route_with_its_security() {
         ("/me", "get"),
         ("/admin/users", "get"),
         ("/admin/users/{id}", "patch"),
+        ("/admin/clients", "get"),
+        ("/admin/clients", "post"),
+        ("/admin/clients/{id}", "patch"),
+        ("/admin/clients/{id}/secret", "post"),
         ("/.well-known/jwks.json", "get"),
         ("/.well-known/oauth-authorization-server", "get"),
         ("/healthz", "get"),
@@ -49,6 +53,11 @@ async fn the_openapi_document_lists_every_route_with_its_security() {
     assert_eq!(scheme["type"], "oauth2");
     assert_eq!(scheme["flows"]["password"]["tokenUrl"], "/auth/login");
     assert!(scheme["flows"]["password"]["scopes"]["admin"].is_string());
+    assert_eq!(
+        scheme["flows"]["clientCredentials"]["tokenUrl"],
+        "/auth/login"
+    );
+    assert!(scheme["flows"]["clientCredentials"]["scopes"]["admin"].is_string());
     assert_eq!(
         paths["/admin/users"]["get"]["security"][0]["sigil"],
         serde_json::json!(["admin"])

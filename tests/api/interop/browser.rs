@@ -1,5 +1,7 @@
 //! The Swagger UI at `/docs`, driven in headless Chromium through chromedriver:
-//! a person authorizes with the OAuth 2.0 password flow and calls `GET /me`.
+//! a person authorizes with the OAuth 2.0 password flow and calls `GET /me`;
+//! a service authorizes with the client-credentials flow (client id and
+//! secret) and calls `GET /admin/users`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them);
 //! without them the test is skipped (`helpers::skip`: SKIPPED outside CI, a
@@ -39,6 +41,10 @@ const AUTHORIZED_SHOT: &str = "swagger-ui-authorized";
 const ME_SHOT: &str = "swagger-ui-me";
 /// The page where a failed run stopped.
 const FAILED_SHOT: &str = "swagger-ui-me-failed";
+/// The page after `GET /admin/users` answered a client's token.
+const CLIENT_SHOT: &str = "swagger-ui-client-credentials";
+/// The page where a failed client-credentials run stopped.
+const CLIENT_FAILED_SHOT: &str = "swagger-ui-client-credentials-failed";
 
 #[tokio::test]
 async fn swagger_ui_authorizes_with_the_password_flow_and_calls_me() {
@@ -80,6 +86,159 @@ async fn swagger_ui_authorizes_with_the_password_flow_and_calls_me() {
     }
 }
 
+#[tokio::test]
+async fn swagger_ui_authorizes_with_the_client_credentials_flow_and_calls_admin_users() {
+    let Some(driver) = ChromeDriver::start() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let created = app
+        .client
+        .post(app.url("/admin/clients"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Swagger robot", "scopes": ["admin"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let browser = driver.session().await;
+    for name in [CLIENT_SHOT, CLIENT_FAILED_SHOT] {
+        let _ = std::fs::remove_file(screenshot_path(name));
+    }
+
+    let outcome = authorize_client_and_list_users(&browser, &app.url("/docs/"), &id, &secret).await;
+
+    let shot = save_screenshot(
+        &browser,
+        if outcome.is_ok() {
+            CLIENT_SHOT
+        } else {
+            CLIENT_FAILED_SHOT
+        },
+    )
+    .await;
+    let _ = browser.close().await;
+    match outcome {
+        Ok(response) => {
+            let body: Value = serde_json::from_str(&response).expect("response body is JSON");
+            assert!(
+                body.as_array().is_some_and(|users| !users.is_empty()),
+                "{body}"
+            );
+        }
+        Err(step) => panic!("{step} (screenshot: {})", shot.display()),
+    }
+}
+
+/// The clicks of an operator trying the API as a service: authorize the
+/// client-credentials flow with a client id and secret, then run
+/// `GET /admin/users`; returns the live response's body.
+async fn authorize_client_and_list_users(
+    browser: &Client,
+    docs: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<String, String> {
+    browser
+        .goto(docs)
+        .await
+        .map_err(|e| format!("open {docs}: {e}"))?;
+    click(browser, "the Authorize button", "button.btn.authorize").await?;
+    // The dialog shows one container per flow of the scheme; this is the
+    // client-credentials flow's (Swagger UI names its fields after the flow).
+    let flow =
+        "//div[contains(@class,'auth-container')][.//h4[contains(.,'OAuth2, clientCredentials')]]";
+    let id_field = wait_css(
+        browser,
+        "the client_id field",
+        "#client_id_clientCredentials",
+    )
+    .await?;
+    id_field
+        .send_keys(client_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secret_field = wait_css(
+        browser,
+        "the client_secret field",
+        "#client_secret_clientCredentials",
+    )
+    .await?;
+    secret_field
+        .send_keys(client_secret)
+        .await
+        .map_err(|e| e.to_string())?;
+    click_xpath(
+        browser,
+        "the client-credentials flow's Authorize button",
+        &format!("{flow}//button[contains(@class,'authorize')]"),
+    )
+    .await?;
+    let outcome = wait_xpath(
+        browser,
+        "the token request's outcome (Logout button or Auth Error)",
+        &format!(
+            "{flow}//button[normalize-space()='Logout'] | {flow}//div[contains(@class,'errors')]"
+        ),
+    )
+    .await?;
+    let outcome = outcome.text().await.map_err(|e| e.to_string())?;
+    if outcome.trim() != "Logout" {
+        return Err(format!("the client-credentials flow failed: {outcome}"));
+    }
+    click(browser, "the dialog's Close button", "button.btn-done").await?;
+    wait_gone(browser, "the dialog to close", ".dialog-ux").await?;
+
+    let block = "//div[contains(@class,'opblock-get')][.//*[@data-path='/admin/users']]";
+    click_xpath(
+        browser,
+        "the GET /admin/users summary",
+        &format!("{block}//button[contains(@class,'opblock-summary-control')]"),
+    )
+    .await?;
+    click_xpath(
+        browser,
+        "Try it out",
+        &format!("{block}//button[contains(@class,'try-out__btn')]"),
+    )
+    .await?;
+    click_xpath(
+        browser,
+        "Execute",
+        &format!("{block}//button[contains(@class,'execute')]"),
+    )
+    .await?;
+    let status = wait_xpath(
+        browser,
+        "the live response's status",
+        &format!("{block}//table[contains(@class,'live-responses-table')]//tbody//td[contains(@class,'response-col_status')]"),
+    )
+    .await?;
+    let status = status.text().await.map_err(|e| e.to_string())?;
+    if status.trim() != "200" {
+        let shown = text_of(browser, ".live-responses-table").await;
+        return Err(format!(
+            "GET /admin/users answered {status}, not 200: {shown}"
+        ));
+    }
+    let body = wait_xpath(
+        browser,
+        "the live response's body",
+        &format!(
+            "{block}//table[contains(@class,'live-responses-table')]//tbody\
+             //td[contains(@class,'response-col_description')]//pre[contains(.,'email')]"
+        ),
+    )
+    .await?;
+    body.text().await.map_err(|e| e.to_string())
+}
+
 /// The clicks a person makes; returns the body of the live `GET /me` response,
 /// or which step did not show what it should.
 async fn authorize_and_call_me(
@@ -101,10 +260,13 @@ async fn authorize_and_call_me(
         .send_keys(PASSWORD)
         .await
         .map_err(|e| e.to_string())?;
-    click(
+    // The dialog shows one container per flow of the scheme; this is the
+    // password flow's.
+    let flow = "//div[contains(@class,'auth-container')][.//h4[contains(.,'OAuth2, password')]]";
+    click_xpath(
         browser,
-        "the dialog's Authorize button",
-        ".auth-container button.btn.modal-btn.auth.authorize",
+        "the password flow's Authorize button",
+        &format!("{flow}//button[contains(@class,'authorize')]"),
     )
     .await?;
     // Swagger UI swaps Authorize for Logout once /auth/login answered with a
@@ -112,8 +274,9 @@ async fn authorize_and_call_me(
     let outcome = wait_xpath(
         browser,
         "the login's outcome (Logout button or Auth Error)",
-        "//div[contains(@class,'auth-container')]//button[normalize-space()='Logout'] \
-         | //div[contains(@class,'auth-container')]//div[contains(@class,'errors')]",
+        &format!(
+            "{flow}//button[normalize-space()='Logout'] | {flow}//div[contains(@class,'errors')]"
+        ),
     )
     .await?;
     let outcome = outcome.text().await.map_err(|e| e.to_string())?;

@@ -23,8 +23,9 @@ async fn the_access_token_has_exactly_the_specified_header_and_claims() {
     names.sort();
     assert_eq!(
         names,
-        ["aud", "exp", "iat", "iss", "jti", "nbf", "scope", "sub"]
+        ["aud", "client_id", "exp", "iat", "iss", "jti", "nbf", "scope", "sub"]
     );
+    assert_eq!(c["client_id"], "sigil", "the public client (RFC 9068 §2.2)");
     // Not the issuer the server reports: by default it is `http://` + the
     // address the server listens on, which is the one this test dialed.
     assert_eq!(c["iss"], app.address, "the default issuer");

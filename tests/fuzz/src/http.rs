@@ -113,6 +113,7 @@ impl Harness {
                 .await
                 .expect("the user");
             let app = sigil::http::app(ApiContext {
+                scopes: accounts.scopes().clone(),
                 accounts,
                 keyring,
                 issuer: crate::keys::ISSUER.to_owned(),

@@ -39,6 +39,7 @@ pub fn access_tokens() -> AccessTokens {
             leeway: Duration::from_secs(LEEWAY as u64),
         },
         ttl: Duration::from_secs(900),
+        public_client_id: "sigil".to_owned(),
     }
 }
 

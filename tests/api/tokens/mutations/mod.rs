@@ -60,6 +60,7 @@ impl Fixture {
                 leeway: std::time::Duration::from_secs(60),
             },
             ttl: std::time::Duration::from_secs(900),
+            public_client_id: "sigil".into(),
         };
         let mut rsa = SigningKey::generate(Algorithm::Rs256, 2048).expect("RSA key");
         let ed = SigningKey::generate(Algorithm::EdDsa, 0).expect("Ed25519 key");
