@@ -58,21 +58,19 @@ pub struct ApiContext {
     pub scopes: Scopes,
 }
 
+/// Every documented group of routes, in the order the OpenAPI document lists them.
+pub type Apis = (
+    token_api::TokenApi,
+    users_api::UsersApi,
+    sessions_api::SessionsApi,
+    clients_api::ClientsApi,
+    oauth_api::OAuthApi,
+    well_known::WellKnownApi,
+    health::HealthApi,
+);
+
 /// The OpenAPI service of every documented route.
-pub fn api_service(
-    ctx: &ApiContext,
-) -> OpenApiService<
-    (
-        token_api::TokenApi,
-        users_api::UsersApi,
-        sessions_api::SessionsApi,
-        clients_api::ClientsApi,
-        oauth_api::OAuthApi,
-        well_known::WellKnownApi,
-        health::HealthApi,
-    ),
-    (),
-> {
+pub fn api_service(ctx: &ApiContext) -> OpenApiService<Apis, ()> {
     let apis = (
         token_api::TokenApi {
             accounts: ctx.accounts.clone(),
