@@ -31,6 +31,7 @@ pub struct ClientView {
     /// Scopes the client may be granted.
     pub scopes: Vec<String>,
     /// `aud` of its tokens; absent: the server's audience.
+    #[oai(skip_serializing_if_is_none)]
     pub audience: Option<String>,
     /// Whether the client is barred from getting and using tokens.
     pub disabled: bool,
@@ -75,6 +76,7 @@ pub struct CreatedClientView {
     /// Scopes the client may be granted.
     pub scopes: Vec<String>,
     /// `aud` of its tokens; absent: the server's audience.
+    #[oai(skip_serializing_if_is_none)]
     pub audience: Option<String>,
     /// Always false for a new client.
     pub disabled: bool,
