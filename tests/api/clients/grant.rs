@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::helpers::{Options, assert_problem, spawn_app, spawn_app_with};
+use super::helpers::{Auth, Options, assert_problem, spawn_app, spawn_app_with};
 use super::support::{
     assert_oauth_error, claims, client_access_token, create_client, patch_client, rotate_secret,
     token_basic, token_post,
@@ -39,7 +39,7 @@ async fn a_client_gets_a_token_with_basic_and_with_post_and_no_refresh_token() {
 }
 
 #[tokio::test]
-async fn a_client_with_an_audience_gets_tokens_for_that_audience() {
+async fn a_client_with_an_audience_gets_tokens_for_that_audience_which_introspect_and_revoke() {
     let Some(app) = spawn_app().await else { return };
     let admin = app.admin_token().await;
     let client = create_client(&app, &admin, &["profile"], Some("https://orders.test")).await;
@@ -49,6 +49,23 @@ async fn a_client_with_an_audience_gets_tokens_for_that_audience() {
     assert_eq!(claims(&token)["aud"], "https://orders.test");
     // Meant for another service, not for sigil's own routes.
     assert_problem(app.get("/admin/users", Some(&token)).await, 401).await;
+    // That service may still ask sigil about it, and the client may revoke it.
+    let active = app.introspect(Auth::Bearer(&admin), &token).await;
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["aud"], "https://orders.test");
+    assert_eq!(active["client_id"], client.id.as_str());
+    let revoked = app
+        .post_oauth(
+            "/oauth/revoke",
+            Auth::Basic(&client.id, &client.secret),
+            &[("token", token.as_str())],
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        app.introspect(Auth::Bearer(&admin), &token).await,
+        json!({"active": false})
+    );
 }
 
 #[tokio::test]
@@ -107,6 +124,7 @@ async fn a_disabled_client_is_refused_on_its_very_next_token_request_and_its_tok
     let client = create_client(&app, &admin, &["admin"], None).await;
     let token = client_access_token(&app, &client).await;
     assert_eq!(app.get("/admin/users", Some(&token)).await.status(), 200);
+    assert_eq!(app.introspect(Auth::Bearer(&admin), &token).await["active"], true);
 
     let resp = patch_client(&app, &admin, &client.id, &json!({"disabled": true})).await;
     assert_eq!(resp.status(), 200);
@@ -114,6 +132,11 @@ async fn a_disabled_client_is_refused_on_its_very_next_token_request_and_its_tok
     let next = token_basic(&app, &client.id, &client.secret, None).await;
     assert_oauth_error(next, 401, "invalid_client").await;
     assert_problem(app.get("/admin/users", Some(&token)).await, 401).await;
+    assert_eq!(
+        app.introspect(Auth::Bearer(&admin), &token).await,
+        json!({"active": false}),
+        "a disabled client's token introspects inactive"
+    );
 
     let resp = patch_client(&app, &admin, &client.id, &json!({"disabled": false})).await;
     assert_eq!(resp.status(), 200);
