@@ -351,6 +351,17 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Option<ClientWithSecrets>, StoreError>;
 
+    /// [`Store::client_by_id`] and [`Store::throttle_locked_until`] of
+    /// `throttle_key` in one round trip: the client-credentials grant reads
+    /// both on every request, and a request to the database costs more than
+    /// signing the token.
+    async fn client_for_authentication(
+        &self,
+        id: &str,
+        throttle_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<ClientWithSecrets>, Option<DateTime<Utc>>), StoreError>;
+
     /// Lists clients ordered by `created_at`, then `id`.
     async fn list_clients(&self, limit: u32, offset: u32) -> Result<Vec<Client>, StoreError>;
 

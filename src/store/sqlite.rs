@@ -426,6 +426,15 @@ impl Store for SqliteStore {
         clients::by_id(&self.pool, id, now).await
     }
 
+    async fn client_for_authentication(
+        &self,
+        id: &str,
+        throttle_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<ClientWithSecrets>, Option<DateTime<Utc>>), StoreError> {
+        clients::for_authentication(&self.pool, id, throttle_key, now).await
+    }
+
     async fn list_clients(&self, limit: u32, offset: u32) -> Result<Vec<Client>, StoreError> {
         clients::list(&self.pool, limit, offset).await
     }

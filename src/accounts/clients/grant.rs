@@ -84,13 +84,23 @@ impl Accounts {
     ) -> Result<AuthenticatedClient, AccountError> {
         let address_key = throttle::client_address_key(client_addr);
         let now = Utc::now();
-        self.refuse_if_locked(&[&address_key], now).await?;
-        let presented = secret::hash(creds.secret.expose_secret());
-        let found = if creds.client_id.len() <= MAX_CLIENT_ID_LEN {
-            self.store.client_by_id(&creds.client_id, now).await?
+        // An over-long id is looked up as "", which no client has: the
+        // lock is still read, and the answer costs the same.
+        let id = if creds.client_id.len() <= MAX_CLIENT_ID_LEN {
+            creds.client_id.as_str()
         } else {
-            None
+            ""
         };
+        let (found, locked_until) = self
+            .store
+            .client_for_authentication(id, &address_key, now)
+            .await?;
+        if let Some(until) = locked_until {
+            return Err(AccountError::Throttled {
+                retry_after: throttle::seconds_until(until, now),
+            });
+        }
+        let presented = secret::hash(creds.secret.expose_secret());
         let matched = secret::matches(
             &presented,
             found.as_ref().map(|c| c.secret_hashes.as_slice()),

@@ -93,12 +93,56 @@ pub(super) async fn by_id(
     .fetch_all(pool)
     .await
     .map_err(classify)?;
+    with_secrets(&rows)
+}
+
+/// See [`Store::client_for_authentication`](crate::store::Store::client_for_authentication):
+/// `(SELECT 1) LEFT JOIN` keeps one row when the id is unknown, to carry the lock.
+pub(super) async fn for_authentication(
+    pool: &PgPool,
+    id: &str,
+    throttle_key: &str,
+    now: DateTime<Utc>,
+) -> Result<(Option<ClientWithSecrets>, Option<DateTime<Utc>>), StoreError> {
+    let rows = sqlx::query(
+        "SELECT (SELECT locked_until FROM login_throttle WHERE key = $1 AND locked_until > $2) \
+                AS locked_until, \
+                c.id, c.name, c.scopes, c.audience, c.disabled, c.created_at, s.secret_hash \
+         FROM (SELECT 1) AS one \
+         LEFT JOIN clients c ON c.id = $3 \
+         LEFT JOIN client_secrets s \
+         ON s.client_id = c.id AND (s.expires_at IS NULL OR s.expires_at > $2)",
+    )
+    .bind(throttle_key)
+    .bind(now)
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .map_err(classify)?;
+    let locked_until: Option<DateTime<Utc>> = match rows.first() {
+        Some(row) => row.try_get("locked_until").map_err(classify)?,
+        None => None,
+    };
+    let known = match rows.first() {
+        Some(row) => row
+            .try_get::<Option<String>, _>("id")
+            .map_err(classify)?
+            .is_some(),
+        None => false,
+    };
+    let client = if known { with_secrets(&rows)? } else { None };
+    Ok((client, locked_until))
+}
+
+/// The client of `rows` (one per working secret, or one with a NULL secret)
+/// with the hashes of its secrets; `None` for no rows.
+fn with_secrets(rows: &[PgRow]) -> Result<Option<ClientWithSecrets>, StoreError> {
     let Some(first) = rows.first() else {
         return Ok(None);
     };
     let client = client_from_row(first)?;
     let mut secret_hashes = Vec::new();
-    for row in &rows {
+    for row in rows {
         let hash: Option<Vec<u8>> = row.try_get("secret_hash").map_err(classify)?;
         secret_hashes.extend(hash);
     }
