@@ -47,12 +47,14 @@
 //! - [`startup`] builds the [`Application`](startup::Application) from
 //!   [`config::Settings`]: opens the store, loads the keys, binds, wires routes.
 //!   `main.rs` only parses the [`cli`] and calls it; the other commands
-//!   (`users`, `keys`) live in [`cli`] too.
+//!   (`users`, `clients`, `keys`) live in [`cli`] too.
 //! - [`http`] is the boundary: routes and their OpenAPI documentation
 //!   (`token_api`, `users_api`, `sessions_api` for `/me/sessions`,
 //!   `clients_api`, `oauth_api` for revocation and introspection,
 //!   `well_known`, `health` with `/metrics`), bearer authentication as an
-//!   extractor (`auth`), client authentication (`client_auth`), the one
+//!   extractor (`auth`), client authentication (`client_auth`) and the
+//!   strict OAuth 2.0 form (`oauth_form`), the OpenAPI document with the
+//!   declared scopes (`spec`), the one
 //!   error type (`problem`, with its `application/json` form for the OAuth
 //!   2.0 endpoints),
 //!   who the client is (`client_addr`), what wraps every request
