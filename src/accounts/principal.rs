@@ -106,14 +106,13 @@ impl Accounts {
         Ok(principal)
     }
 
-    /// The holder of verified `claims`, who must still exist and be enabled,
-    /// unless the token was revoked.
+    /// The holder of verified `claims`, who must still exist and be enabled;
+    /// a revoked token has none.
     async fn principal(
         &self,
         claims: AccessClaims,
         now: chrono::DateTime<Utc>,
     ) -> Result<Principal, AuthError> {
-        self.ensure_not_revoked(&claims).await?;
         let unavailable = |e: crate::store::StoreError| {
             tracing::error!(error = %e, "database error while authenticating");
             AuthError::Unavailable
@@ -123,6 +122,7 @@ impl Accounts {
                 if claims.sub != client_id {
                     return Err(AuthError::InvalidToken);
                 }
+                self.ensure_not_revoked(&claims).await?;
                 let client = match self.store.client_by_id(client_id, now).await {
                     Ok(Some(found)) if !found.client.disabled => found.client,
                     Ok(_) => return Err(AuthError::InvalidToken),
@@ -133,7 +133,9 @@ impl Accounts {
             }
             _ => {
                 let id = Uuid::parse_str(&claims.sub).map_err(|_| AuthError::InvalidToken)?;
-                let user = match self.store.user_by_id(id).await {
+                // The user and the revocation list in one round trip: this
+                // is every `/me` and `/admin/*` request's database read.
+                let user = match self.store.user_unless_revoked(id, &claims.jti).await {
                     Ok(Some(user)) if !user.disabled => user,
                     Ok(_) => return Err(AuthError::InvalidToken),
                     Err(e) => return Err(unavailable(e)),

@@ -2,9 +2,10 @@
 //!
 //! A refresh token's whole family is revoked, as at logout. An access token's
 //! `jti` is recorded until the token's own `exp`, and
-//! [`Accounts::authenticate`] refuses it from then on (`ensure_not_revoked`)
-//! on every instance sharing the database; introspection too, since it goes
-//! through `authenticate`. Offline verifiers elsewhere cannot know: that is
+//! [`Accounts::authenticate`] refuses it from then on (for users' tokens in
+//! the same query that reads the user, `Store::user_unless_revoked`; for
+//! clients' tokens through `ensure_not_revoked`) on every instance sharing
+//! the database; introspection too, since it goes through the same check. Offline verifiers elsewhere cannot know: that is
 //! why access tokens are short-lived.
 //!
 //! The ownership rule ([`may_revoke`]): an administrator may revoke any

@@ -328,6 +328,11 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the access token `jti` has been revoked (and not yet purged).
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 
+    /// [`Store::user_by_id`], or `None` as well when the access token `jti`
+    /// has been revoked: what a bearer token's check needs, in one round
+    /// trip (every `/me` and `/admin/*` request makes it).
+    async fn user_unless_revoked(&self, id: Uuid, jti: &str) -> Result<Option<User>, StoreError>;
+
     /// The refresh token with hash `token_hash`, with its family and owner,
     /// without using it up or changing anything; `None` if unknown.
     async fn refresh_token_state(

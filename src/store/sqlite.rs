@@ -382,6 +382,18 @@ impl Store for SqliteStore {
         revocations::revoke(&self.writer, jti, expires_at).await
     }
 
+    async fn user_unless_revoked(&self, id: Uuid, jti: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(select_user!(
+            "WHERE id = ? AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?)"
+        ))
+        .bind(id.to_string())
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         revocations::is_revoked(&self.pool, jti).await
     }

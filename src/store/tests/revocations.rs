@@ -57,6 +57,26 @@ async fn purge_removes_revocations_of_expired_tokens_and_keeps_live_ones(store: 
     assert!(store.is_access_token_revoked("live").await.unwrap());
 }
 
+async fn a_user_is_found_for_a_live_token_and_not_for_a_revoked_one(store: SharedStore) {
+    let now = now();
+    let (user, _) = user_with_family(store.as_ref(), now).await;
+    store
+        .revoke_access_token("revoked", now + TimeDelta::minutes(15))
+        .await
+        .unwrap();
+
+    let live = store.user_unless_revoked(user, "live").await.unwrap();
+    let revoked = store.user_unless_revoked(user, "revoked").await.unwrap();
+    let unknown = store
+        .user_unless_revoked(uuid::Uuid::new_v4(), "live")
+        .await
+        .unwrap();
+
+    assert_eq!(live.map(|u| u.id), Some(user));
+    assert!(revoked.is_none(), "a revoked token has no user");
+    assert!(unknown.is_none());
+}
+
 async fn a_refresh_token_is_read_without_being_used_up(store: SharedStore) {
     let now = now();
     let (user, family) = user_with_family(store.as_ref(), now).await;
@@ -81,4 +101,5 @@ on_every_backend!(
     a_revoked_jti_is_found_and_revoking_it_again_is_harmless,
     purge_removes_revocations_of_expired_tokens_and_keeps_live_ones,
     a_refresh_token_is_read_without_being_used_up,
+    a_user_is_found_for_a_live_token_and_not_for_a_revoked_one,
 );
