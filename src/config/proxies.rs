@@ -1,12 +1,12 @@
 //! The `SIGIL_TRUSTED_PROXIES` setting: the networks whose `X-Forwarded-For`
-//! is believed. Which address a request then comes from is decided in
+//! and `Forwarded` headers are believed. Which address a request then comes from is decided in
 //! `http::client_addr`; this is only the list.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-/// Proxies whose `X-Forwarded-For` is believed.
+/// Proxies whose `X-Forwarded-For` and `Forwarded` headers are believed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);
 

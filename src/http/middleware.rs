@@ -247,7 +247,8 @@ pub struct Observe {
 /// Gives each request an id (the client's `X-Request-Id` if it is sane, else a
 /// new UUID) and its [`ClientAddr`], runs it inside a span carrying both, logs
 /// one line and counts it in the metrics when it ends, and returns the id in
-/// the response.
+/// the response. A request whose trusted proxy names no client is answered
+/// 400 here, before any route (see [`client_addr`](super::client_addr)).
 pub async fn trace_request<E: Endpoint>(
     next: E,
     mut req: Request,
@@ -260,16 +261,36 @@ pub async fn trace_request<E: Endpoint>(
         .filter(|v| is_sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::new_v4().to_string());
-    let client = super::client_addr::client_of(&observe.proxies, &req);
+    let (client, unusable) = match super::client_addr::client_of(&observe.proxies, &req) {
+        Ok(client) => (client, None),
+        // Logged as the proxy; the request goes no further.
+        Err(why) => (
+            req.remote_addr().as_socket_addr().map(|a| a.ip()),
+            Some(why),
+        ),
+    };
     let route = observe.routes.route_of(req.uri().path()).to_owned();
     let method = req.method().clone();
     req.extensions_mut().insert(ClientAddr(client));
     let client = crate::telemetry::client_field(client);
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), client = %client);
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let result = match unusable {
+        None => next
+            .call(req)
+            .instrument(span.clone())
+            .await
+            .map(IntoResponse::into_response),
+        // No route may run without knowing its client: refused here, in the
+        // shape of the route's errors (`oauth_errors`).
+        Some(why) => {
+            span.in_scope(|| tracing::warn!(reason = %why, "a trusted proxy's forwarding headers name no client; refused"));
+            let refuse = poem::endpoint::make(move |_| async move { why.refusal() });
+            oauth_errors(refuse, req).await
+        }
+    };
     let mut response = match result {
-        Ok(r) => r.into_response(),
+        Ok(r) => r,
         Err(e) => to_problem(e).await,
     };
     let elapsed = started.elapsed().as_secs_f64();
