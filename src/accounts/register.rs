@@ -12,7 +12,7 @@ use crate::store::{NewUser, Store, User};
 
 /// Input of a registration, before validation.
 pub struct Registration {
-    /// Email, any case.
+    /// Email, any case; a new one must be ASCII (see `validate`).
     pub email: String,
     /// Password, 8–128 characters.
     pub password: SecretString,

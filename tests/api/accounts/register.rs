@@ -149,3 +149,115 @@ async fn length_limits_are_exact_and_counted_in_characters_not_bytes() {
         }
     }
 }
+
+/// The field a 422 problem names first.
+async fn refused_field(resp: reqwest::Response) -> String {
+    let problem = assert_problem(resp, 422).await;
+    problem["errors"][0]["field"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn look_alikes_of_a_registered_email_cannot_be_registered() {
+    let Some(app) = spawn_app().await else { return };
+    let local = format!("admin-{}", uuid::Uuid::new_v4().simple());
+    app.register(&format!("{local}@example.com")).await;
+    let look_alikes = [
+        // Fullwidth `ａ` (U+FF41) for `a`.
+        format!("\u{FF41}{}@example.com", &local[1..]),
+        // Cyrillic `а` (U+0430) in the domain.
+        format!("{local}@ex\u{0430}mple.com"),
+        // Invisible characters: zero-width space, soft hyphen, word joiner.
+        format!("{local}\u{200B}@example.com"),
+        format!("ad\u{00AD}{}@example.com", &local[2..]),
+        format!("{local}@example\u{2060}.com"),
+        // A right-to-left override inside the local part.
+        format!("\u{202E}{local}@example.com"),
+    ];
+
+    for email in look_alikes {
+        let resp = app.post_register(&email, PASSWORD, "Twin").await;
+
+        assert_eq!(refused_field(resp).await, "email", "{email:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_international_domain_is_registered_in_its_punycode_form_and_logs_in() {
+    let Some(app) = spawn_app().await else { return };
+    let email = format!("Ada-{}@xn--bcher-kva.example", uuid::Uuid::new_v4().simple());
+
+    let registered = app.post_register(&email, PASSWORD, "Ada").await;
+    let unicode = app
+        .post_register(&email.replace("xn--bcher-kva", "b\u{FC}cher"), PASSWORD, "Ada")
+        .await;
+    let login = app.login_form(&email.to_uppercase(), PASSWORD).await;
+
+    assert_eq!(registered.status(), 201);
+    assert_eq!(
+        refused_field(unicode).await,
+        "email",
+        "the Unicode form is refused with a hint"
+    );
+    assert_eq!(login.status(), 200, "any case of what was registered logs in");
+}
+
+#[tokio::test]
+async fn an_account_stored_with_a_non_ascii_email_before_the_rule_still_logs_in() {
+    use sigil::store::NewUser;
+    let Some(app) = spawn_app().await else { return };
+    let email = format!("jos\u{E9}-{}@b\u{FC}cher.example", uuid::Uuid::new_v4().simple());
+    let store = sigil::startup::open_store(&app.database_url).await.unwrap();
+    let hasher = sigil::password::PasswordHasher::new(&super::helpers::test_hashing()).unwrap();
+    let password_hash = hasher.hash(PASSWORD.to_owned().into()).await.unwrap();
+    store
+        .create_user(NewUser {
+            email: email.clone(),
+            name: "Jos\u{E9}".into(),
+            password_hash,
+            scopes: vec!["profile".into()],
+        })
+        .await
+        .unwrap();
+
+    let resp = app.login_form(&email, PASSWORD).await;
+
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn names_with_bidi_overrides_or_other_invisible_characters_are_a_422() {
+    let Some(app) = spawn_app().await else { return };
+    let names = [
+        "Ada\u{202E}gnp.exe",        // right-to-left override
+        "\u{2066}Ada\u{2069}",       // left-to-right isolate … pop directional isolate
+        "\u{2067}Ada",               // right-to-left isolate
+        "\u{2068}Ada",               // first strong isolate
+        "A\u{202A}da",               // left-to-right embedding
+        "Ada\u{200B}",               // zero-width space
+        "Ad\u{200F}a",               // right-to-left mark
+        "\u{FEFF}Ada",               // byte order mark
+        "Ada\u{00AD}Lovelace",       // soft hyphen
+        "Ada\u{E0041}",              // tag character
+        "Ada\u{2028}Lovelace",       // line separator
+        "\u{3164}",                  // Hangul filler: a blank name
+        "Ada\u{E000}",               // private use
+        "\u{0301}\u{0301}",          // combining marks only
+    ];
+
+    for name in names {
+        let resp = app.post_register(&unique_email(), PASSWORD, name).await;
+
+        assert_eq!(refused_field(resp).await, "name", "{name:?}");
+    }
+}
+
+#[tokio::test]
+async fn names_in_any_script_with_accents_and_emoji_are_accepted() {
+    let Some(app) = spawn_app().await else { return };
+
+    for name in ["Ada Lovelace", "Zoë O'Brien-Núñez", "李小龍", "Мария", "محمد", "Ada ❤\u{FE0F}"] {
+        let resp = app.post_register(&unique_email(), PASSWORD, name).await;
+
+        assert_eq!(resp.status(), 201, "{name:?}");
+    }
+}
