@@ -298,6 +298,13 @@ impl From<AccountError> for ApiError {
                 "This change would remove your own admin scope or disable your own account; \
                  ask another administrator to make it.",
             ),
+            AccountError::LastAdmin => ApiError::new(
+                StatusCode::CONFLICT,
+                Some("last-admin"),
+                "Last administrator",
+                "This change would leave no enabled administrator; \
+                 give another user the admin scope first.",
+            ),
             AccountError::BadClient => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 Some("invalid-client"),
