@@ -87,6 +87,7 @@ impl Application {
                 rsa_bits: settings.rsa_bits,
                 min_next_age: settings.jwks_max_age,
                 force: false,
+                grace: settings.key_grace,
             },
             grace: settings.key_grace,
         });
