@@ -245,8 +245,9 @@ impl ApiError {
 /// Each outcome of the account service as an answer: invalid input 422 with
 /// the fields, a taken email 409, bad credentials or refresh token 401
 /// (`invalid_grant`), an unknown scope 400 (`invalid_scope`), throttled 429
-/// with `Retry-After`, no such user 404, self-lockout 409, a full hashing
-/// queue 503 with `Retry-After`, the database away 503, anything else 500.
+/// with `Retry-After`, no such user 404, self-lockout and last administrator
+/// 409, a full hashing queue 503 with `Retry-After`, the database away 503,
+/// anything else 500.
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
