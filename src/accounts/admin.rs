@@ -57,3 +57,13 @@ impl Accounts {
         Ok(user.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::scopes;
+
+    #[test]
+    fn the_store_counts_administrators_by_the_scope_the_domain_calls_admin() {
+        assert_eq!(crate::store::ADMIN_SCOPE, scopes::ADMIN);
+    }
+}

@@ -34,11 +34,11 @@ mod sessions;
 mod throttle;
 
 use convert::{classify, is_email_conflict, user_from_row};
+use families::{FamilyTransaction, revoke_families_of_user};
 
 /// Key of the transaction-level advisory lock that orders changes of users'
 /// scopes and disabled flags ([`Store::update_user`]): "sigilusr" in ASCII.
 const USER_CHANGES_LOCK: i64 = 0x7369_6769_6c75_7372;
-use families::{FamilyTransaction, revoke_families_of_user};
 
 /// Pool size used by [`PostgresStore::connect`].
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
@@ -220,9 +220,13 @@ impl Store for PostgresStore {
         .bind(patch.scopes.as_deref())
         .bind(patch.disabled)
         .bind(id)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(classify)?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(None);
+        };
         let user = user_from_row(&row)?;
         if was_admin && !is_enabled_admin(&user) {
             let admin_left: bool = sqlx::query_scalar(
