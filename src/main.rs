@@ -68,6 +68,17 @@ async fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Users(UsersCommand::Promote(cmd)) => {
+            sigil::telemetry::init(LogFormat::Text);
+            match sigil::cli::users::promote(cmd).await {
+                Ok(promotion) => {
+                    eprintln!("sigil: {promotion}");
+                    println!("{}", promotion.id);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
     }
 }
 

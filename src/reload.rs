@@ -265,6 +265,7 @@ mod tests {
                 rsa_bits: 2048,
                 min_next_age: Duration::ZERO,
                 force: true,
+                grace: Duration::ZERO,
             })
         })
         .await

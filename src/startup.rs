@@ -70,6 +70,9 @@ impl Application {
     /// listener and wires the routes.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let store = crate::store::open(&settings.database_url).await?;
+        // The URL's `Display` masks the password and every query value not
+        // known to be harmless.
+        tracing::info!(database = %settings.database_url, "database opened");
         let folder = KeyFolder::new(settings.keys_dir.clone());
         let init_folder = KeyFolder::new(settings.keys_dir.clone());
         let (alg, bits) = (settings.signing_alg, settings.rsa_bits);
@@ -87,6 +90,7 @@ impl Application {
                 rsa_bits: settings.rsa_bits,
                 min_next_age: settings.jwks_max_age,
                 force: false,
+                grace: settings.key_grace,
             },
             grace: settings.key_grace,
         });

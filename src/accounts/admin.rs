@@ -1,5 +1,10 @@
 //! User management for administrators: listing, and changing scopes or the
 //! disabled flag, which an administrator may not do to lock themselves out.
+//! Nor may anyone (another administrator, a client holding `admin`) leave
+//! the service without an enabled administrator: the store checks that in
+//! the same atomic step as the change ([`crate::store::Store::update_user`]),
+//! so two administrators demoting each other at once keep one of them.
+//! `sigil users promote` is the way back in when none can log in.
 
 use uuid::Uuid;
 
@@ -15,6 +20,10 @@ impl Accounts {
     }
 
     /// Changes a user's scopes or disabled flag; disabling revokes their refresh tokens.
+    ///
+    /// [`AccountError::SelfLockout`] when `admin` would demote or disable
+    /// themselves; [`AccountError::LastAdmin`] when no enabled administrator
+    /// would be left.
     pub async fn update_user(
         &self,
         admin: &Principal,
@@ -46,5 +55,15 @@ impl Accounts {
             .ok_or(AccountError::NoSuchUser)?;
         tracing::info!(target: "audit", event = "user_updated", admin_id = %admin.id(), user_id = %user.id, scopes = %user.scopes.join(" "), disabled = user.disabled);
         Ok(user.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scopes;
+
+    #[test]
+    fn the_store_counts_administrators_by_the_scope_the_domain_calls_admin() {
+        assert_eq!(crate::store::ADMIN_SCOPE, scopes::ADMIN);
     }
 }

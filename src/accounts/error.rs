@@ -39,6 +39,9 @@ pub enum AccountError {
     /// away, or disable them.
     #[error("an administrator cannot demote or disable themselves")]
     SelfLockout,
+    /// The change would leave no enabled administrator.
+    #[error("the change would leave no enabled administrator")]
+    LastAdmin,
     /// Unknown client id, wrong or expired secret, disabled client, or no
     /// usable client authentication: one answer for all.
     #[error("invalid client")]
@@ -79,6 +82,7 @@ impl From<StoreError> for AccountError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::EmailTaken => AccountError::EmailTaken,
+            StoreError::LastAdmin => AccountError::LastAdmin,
             StoreError::Unavailable(cause) => {
                 tracing::error!(error = %cause, "database unavailable");
                 AccountError::Unavailable

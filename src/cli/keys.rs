@@ -23,8 +23,13 @@ pub enum KeysCommand {
     /// Make the next key active, retire the active key, publish a new next key;
     /// prints the new active kid on stdout.
     Rotate(RotateKeys),
-    /// Remove retired keys whose grace period has ended (SIGIL_KEY_GRACE);
-    /// prints their kids on stdout.
+    /// Remove retired keys whose grace period has ended; prints their kids
+    /// on stdout.
+    ///
+    /// Each key's grace is the one recorded in the manifest when it was
+    /// retired (SIGIL_KEY_GRACE of the process that rotated), whatever
+    /// SIGIL_KEY_GRACE says here; only keys retired by an older sigil, which
+    /// recorded none, get this process's SIGIL_KEY_GRACE (with a warning).
     Prune(PruneKeys),
     /// Add an existing private key (PKCS#8 PEM: RSA of 2048 bits or more, or
     /// Ed25519) as the next key; prints its kid on stdout.
@@ -119,6 +124,7 @@ pub fn run(
                 rsa_bits: settings.rsa_bits,
                 min_next_age: settings.jwks_max_age,
                 force: cmd.force,
+                grace: settings.key_grace,
             };
             let rotation = KeyFolder::new(&settings.keys_dir).rotate(opts)?;
             write_rotation(&settings, &rotation, err)?;

@@ -1,4 +1,4 @@
-//! The `sigil` command line: `serve` (the default), `users create`,
+//! The `sigil` command line: `serve` (the default), `users create | promote`,
 //! `clients create | list | disable | rotate-secret` and
 //! `keys list | rotate | prune | import`. (The crypto benchmark is a bench target,
 //! `tests/bench/crypto.rs`, not part of the product.)

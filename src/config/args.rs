@@ -113,11 +113,17 @@ pub struct ServeArgs {
     /// `aud` of access tokens [default: the issuer].
     #[arg(long, env = "SIGIL_AUDIENCE", value_parser = parse::not_empty)]
     pub audience: Option<String>,
-    /// Refresh-token lifetime, e.g. 7d.
-    #[arg(long, env = "SIGIL_REFRESH_TTL", default_value = "7d", value_parser = parse::duration)]
+    /// Refresh-token lifetime, e.g. 7d; at most a year.
+    #[arg(
+        long,
+        env = "SIGIL_REFRESH_TTL",
+        default_value = "7d",
+        value_parser = parse::duration_at_most::<{ parse::MAX_LONG_LIVED_SECS }>
+    )]
     pub refresh_ttl: Duration,
     /// How long after a refresh token was used it may be presented again and
-    /// get the same new refresh token (several tabs, retries), e.g. 10s; 0 = off.
+    /// get the same new refresh token (several tabs, retries), e.g. 10s; 0 = off;
+    /// at most a day.
     #[arg(
         long,
         env = "SIGIL_REFRESH_REUSE_INTERVAL",
@@ -127,7 +133,7 @@ pub struct ServeArgs {
     pub refresh_reuse_interval: Duration,
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Rotate keys automatically this often, e.g. 30d (default: never).
+    /// Rotate keys automatically this often, e.g. 30d, at most 10y (default: never).
     #[arg(long, env = "SIGIL_KEY_ROTATION_INTERVAL", value_parser = parse::rotation_interval)]
     pub key_rotation_interval: Option<RotationInterval>,
     #[command(flatten)]
@@ -298,11 +304,21 @@ pub struct KeyArgs {
     /// Access-token lifetime, e.g. 15m (also the base of the default key grace).
     #[arg(long, env = "SIGIL_ACCESS_TTL", default_value = "15m", value_parser = parse::access_ttl)]
     pub access_ttl: Duration,
-    /// `Cache-Control: max-age` of the JWK Set, e.g. 300s.
-    #[arg(long, env = "SIGIL_JWKS_MAX_AGE", default_value = "300s", value_parser = parse::duration)]
+    /// `Cache-Control: max-age` of the JWK Set, e.g. 300s; at most 7d.
+    #[arg(
+        long,
+        env = "SIGIL_JWKS_MAX_AGE",
+        default_value = "300s",
+        value_parser = parse::duration_at_most::<{ parse::MAX_JWKS_MAX_AGE_SECS }>
+    )]
     pub jwks_max_age: Duration,
-    /// How long a retired key stays published [default: access TTL + 60s].
-    #[arg(long, env = "SIGIL_KEY_GRACE", value_parser = parse::duration)]
+    /// How long a retired key stays published, at most a year [default:
+    /// access TTL + 60s]. Recorded with each key when it is retired.
+    #[arg(
+        long,
+        env = "SIGIL_KEY_GRACE",
+        value_parser = parse::duration_at_most::<{ parse::MAX_LONG_LIVED_SECS }>
+    )]
     pub key_grace: Option<Duration>,
 }
 

@@ -2,12 +2,26 @@
 //! type or says, in one phrase that quotes the value, why it cannot. clap
 //! calls them for flags and `SIGIL_*` variables alike, so a value is checked
 //! once, where it is read.
+//!
+//! Every duration has a ceiling. Far below any overflow of a date (`now +
+//! refresh TTL` stays centuries before year 9999), each is what a sane
+//! deployment could want, so a typo such as `1000000000d` stops start-up
+//! with one line instead of panicking on the first token or publishing
+//! nonsense.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Longest access-token lifetime and login back-off.
+/// Longest access-token lifetime, login back-off and refresh reuse interval.
 pub const ONE_DAY: Duration = Duration::from_secs(24 * 3600);
+/// A year as humantime counts it (365.25 days), so that `1y` is accepted.
+const YEAR_SECS: u64 = 31_557_600;
+/// Longest refresh-token lifetime and key grace: a year.
+pub const MAX_LONG_LIVED_SECS: u64 = YEAR_SECS;
+/// Longest JWK Set `max-age`: a week.
+pub const MAX_JWKS_MAX_AGE_SECS: u64 = 7 * 24 * 3600;
+/// Longest automatic rotation interval: ten years.
+pub const MAX_ROTATION_INTERVAL_SECS: u64 = 10 * YEAR_SECS;
 
 /// A duration in humantime's syntax (`15m`, `7d`, `300s`, `1h 30m`); at least one second.
 pub fn duration(value: &str) -> Result<Duration, String> {
@@ -19,14 +33,31 @@ pub fn duration(value: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A duration in humantime's syntax that may be zero (`0`, `0s`: off), e.g.
-/// `10s` or `1500ms`.
-pub fn duration_or_zero(value: &str) -> Result<Duration, String> {
-    match value.trim() {
-        "0" => Ok(Duration::ZERO),
-        trimmed => humantime::parse_duration(trimmed)
-            .map_err(|e| format!("{value:?} is not a duration like 10s, or 0 ({e})")),
+/// A duration of at least one second and at most `MAX_SECS` seconds.
+pub fn duration_at_most<const MAX_SECS: u64>(value: &str) -> Result<Duration, String> {
+    at_most(value, duration(value)?, Duration::from_secs(MAX_SECS))
+}
+
+/// `d`, the value of `value`, unless it is longer than `max`.
+fn at_most(value: &str, d: Duration, max: Duration) -> Result<Duration, String> {
+    if d > max {
+        return Err(format!(
+            "{value:?} is too long: at most {}",
+            humantime::format_duration(max)
+        ));
     }
+    Ok(d)
+}
+
+/// A duration in humantime's syntax that may be zero (`0`, `0s`: off), e.g.
+/// `10s` or `1500ms`; at most a day.
+pub fn duration_or_zero(value: &str) -> Result<Duration, String> {
+    let d = match value.trim() {
+        "0" => Duration::ZERO,
+        trimmed => humantime::parse_duration(trimmed)
+            .map_err(|e| format!("{value:?} is not a duration like 10s, or 0 ({e})"))?,
+    };
+    at_most(value, d, ONE_DAY)
 }
 
 /// A duration of at most a day.
@@ -53,7 +84,9 @@ pub fn access_ttl(value: &str) -> Result<Duration, String> {
 pub fn rotation_interval(value: &str) -> Result<RotationInterval, String> {
     match value.trim() {
         "" | "off" => Ok(RotationInterval(None)),
-        _ => duration(value).map(|d| RotationInterval(Some(d))),
+        _ => {
+            duration_at_most::<MAX_ROTATION_INTERVAL_SECS>(value).map(|d| RotationInterval(Some(d)))
+        }
     }
 }
 
@@ -141,6 +174,33 @@ mod tests {
         assert_eq!(duration("300s").unwrap(), Duration::from_secs(300));
         assert_eq!(duration("0s").unwrap_err(), r#""0s" must be at least 1s"#);
         assert!(duration("soon").is_err());
+    }
+
+    #[test]
+    fn durations_with_a_ceiling_refuse_what_is_longer_and_say_so() {
+        assert_eq!(duration_at_most::<60>("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(
+            duration_at_most::<60>("61s").unwrap_err(),
+            r#""61s" is too long: at most 1m"#
+        );
+        assert_eq!(
+            duration_at_most::<MAX_LONG_LIVED_SECS>("1y"),
+            Ok(Duration::from_secs(YEAR_SECS))
+        );
+        assert!(duration_at_most::<MAX_LONG_LIVED_SECS>("1000000000d").is_err());
+        assert!(duration_at_most::<MAX_LONG_LIVED_SECS>("18446744073709551615s").is_err());
+        assert_eq!(duration_or_zero("24h"), Ok(ONE_DAY));
+        assert!(
+            duration_or_zero("25h")
+                .unwrap_err()
+                .contains("at most 1day")
+        );
+        assert!(rotation_interval("10y").is_ok());
+        assert!(
+            rotation_interval("11y")
+                .unwrap_err()
+                .contains("at most 10years")
+        );
     }
 
     #[test]

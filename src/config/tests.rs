@@ -225,3 +225,125 @@ fn the_refresh_reuse_interval_defaults_to_10s_may_be_off_and_stays_well_below_th
     );
     assert!(!err.contains('\n'), "{err}");
 }
+
+/// Database URLs with the password in each form sqlx reads it from.
+const SECRET_URLS: [&str; 4] = [
+    "postgres://u:hunter2-xyz@127.0.0.1:1/db",
+    "postgres://u@127.0.0.1:1/db?password=hunter2-xyz",
+    "postgresql://u@db.internal/db?sslmode=require&password=hunter2-xyz&application_name=sigil",
+    "postgres://u@db.internal/db?pass%77ord=hunter2-xyz",
+];
+
+#[test]
+fn debug_of_the_arguments_and_settings_never_shows_a_database_or_admin_password() {
+    for url in SECRET_URLS {
+        let command = ServeArgs::augment_args(clap::Command::new("serve"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from([
+                "serve",
+                "--database-url",
+                url,
+                "--bootstrap-admin-email",
+                "root@example.com",
+                "--bootstrap-admin-password",
+                "hunter2-xyz-admin",
+            ])
+            .unwrap();
+        let args = ServeArgs::from_arg_matches(&matches).unwrap();
+        let settings = args.settings().unwrap();
+
+        for (what, text) in [
+            ("ServeArgs", format!("{args:?}")),
+            ("ServeArgs (pretty)", format!("{args:#?}")),
+            ("DatabaseArgs", format!("{:?}", args.database)),
+            ("Settings", format!("{settings:?}")),
+            ("DatabaseUrl", format!("{}", settings.database_url)),
+            ("redacted", settings.database_url.redacted()),
+        ] {
+            assert!(!text.contains("hunter2"), "{what} of {url}: {text}");
+            assert!(
+                text.contains("db"),
+                "{what} still names the database: {text}"
+            );
+        }
+        assert_eq!(
+            settings.database_url.expose(),
+            url,
+            "the driver gets it whole"
+        );
+    }
+}
+
+#[test]
+fn every_duration_has_a_ceiling_and_an_absurd_one_is_one_line_naming_it() {
+    for (flag, variable) in [
+        ("--access-ttl", "SIGIL_ACCESS_TTL"),
+        ("--refresh-ttl", "SIGIL_REFRESH_TTL"),
+        ("--refresh-reuse-interval", "SIGIL_REFRESH_REUSE_INTERVAL"),
+        ("--key-grace", "SIGIL_KEY_GRACE"),
+        ("--jwks-max-age", "SIGIL_JWKS_MAX_AGE"),
+        ("--key-rotation-interval", "SIGIL_KEY_ROTATION_INTERVAL"),
+        ("--login-max-backoff", "SIGIL_LOGIN_MAX_BACKOFF"),
+        ("--client-secret-overlap", "SIGIL_CLIENT_SECRET_OVERLAP"),
+    ] {
+        for value in ["1000000000d", "18446744073709551615s", "20000y"] {
+            let err = serve(&[flag, value]).unwrap_err();
+            assert!(
+                err.starts_with(&format!("invalid setting {variable} ({flag}): ")),
+                "{flag} {value}: {err}"
+            );
+            assert!(!err.contains('\n'), "{flag} {value}: {err}");
+        }
+    }
+}
+
+#[test]
+fn the_longest_durations_allowed_are_accepted_and_keep_every_date_far_from_year_9999() {
+    let s = serve(&[
+        "--access-ttl",
+        "24h",
+        "--refresh-ttl",
+        "1y",
+        "--refresh-reuse-interval",
+        "1d",
+        "--key-grace",
+        "1y",
+        "--jwks-max-age",
+        "7d",
+        "--key-rotation-interval",
+        "10y",
+    ])
+    .unwrap();
+
+    let far_future = chrono::DateTime::parse_from_rfc3339("9000-01-01T00:00:00Z").unwrap();
+    for d in [
+        s.access_ttl,
+        s.refresh_ttl,
+        s.refresh_reuse_interval,
+        s.key_grace,
+        s.jwks_max_age,
+        s.key_rotation_interval.unwrap(),
+    ] {
+        let later = chrono::Utc::now() + chrono::TimeDelta::from_std(d).unwrap();
+        assert!(later < far_future, "{d:?}");
+    }
+    for (flag, just_over) in [
+        ("--refresh-ttl", "366d"),
+        ("--key-grace", "366d"),
+        ("--jwks-max-age", "8d"),
+        ("--key-rotation-interval", "11y"),
+        ("--refresh-reuse-interval", "25h"),
+    ] {
+        let args = match flag {
+            "--refresh-ttl" => vec![flag, just_over],
+            _ => vec!["--refresh-ttl", "1y", flag, just_over],
+        };
+        let err = serve(&args).unwrap_err();
+        assert!(
+            err.contains(&format!("({flag})")),
+            "{flag} {just_over}: {err}"
+        );
+        assert!(err.contains("at most"), "{flag} {just_over}: {err}");
+    }
+}

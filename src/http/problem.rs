@@ -245,8 +245,9 @@ impl ApiError {
 /// Each outcome of the account service as an answer: invalid input 422 with
 /// the fields, a taken email 409, bad credentials or refresh token 401
 /// (`invalid_grant`), an unknown scope 400 (`invalid_scope`), throttled 429
-/// with `Retry-After`, no such user 404, self-lockout 409, a full hashing
-/// queue 503 with `Retry-After`, the database away 503, anything else 500.
+/// with `Retry-After`, no such user 404, self-lockout and last administrator
+/// 409, a full hashing queue 503 with `Retry-After`, the database away 503,
+/// anything else 500.
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
@@ -297,6 +298,13 @@ impl From<AccountError> for ApiError {
                 "Cannot lock yourself out",
                 "This change would remove your own admin scope or disable your own account; \
                  ask another administrator to make it.",
+            ),
+            AccountError::LastAdmin => ApiError::new(
+                StatusCode::CONFLICT,
+                Some("last-admin"),
+                "Last administrator",
+                "This change would leave no enabled administrator; \
+                 give another user the admin scope first.",
             ),
             AccountError::BadClient => ApiError::new(
                 StatusCode::UNAUTHORIZED,

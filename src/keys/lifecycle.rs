@@ -1,5 +1,6 @@
 //! The key life cycle on disk: `rotate` (next → active → retired, plus a
-//! fresh next key), `prune` (retired keys past their grace leave the set) and
+//! fresh next key; the retired key's end of grace is recorded in the
+//! manifest), `prune` (retired keys past their grace leave the set) and
 //! `rotate_if_due` (automatic rotation shared by several instances); `import`
 //! (an operator's key becomes the `next` key) is beside it in `import.rs`.
 //!
@@ -37,6 +38,10 @@ pub struct RotateOptions {
     /// Rotate even when the `next` key is younger than `min_next_age`, or
     /// activate a brand-new key when there is no `next` key at all.
     pub force: bool,
+    /// How long the retired key stays published: its end of grace is
+    /// recorded with it, so that a later `prune`, in whatever environment
+    /// it runs, keeps it that long.
+    pub grace: Duration,
 }
 
 /// What a rotation changed.
@@ -51,14 +56,19 @@ pub struct Rotation {
 }
 
 impl KeyMeta {
-    /// When a retired key may be pruned: `retired_at + grace`. `None` for
-    /// keys that are not retired, or retired without a date (prune stamps one).
-    pub fn prunable_at(&self, grace: Duration) -> Option<DateTime<Utc>> {
+    /// When a retired key may be pruned: the end of grace recorded when it
+    /// was retired; for a key retired by an older sigil, which recorded
+    /// none, `retired_at + fallback_grace`. `None` for keys that are not
+    /// retired, or retired without a date (prune stamps one).
+    pub fn prunable_at(&self, fallback_grace: Duration) -> Option<DateTime<Utc>> {
         if self.state != KeyState::Retired {
             return None;
         }
+        if let Some(until) = self.grace_until {
+            return Some(until);
+        }
         self.retired_at?
-            .checked_add_signed(TimeDelta::from_std(grace).ok()?)
+            .checked_add_signed(TimeDelta::from_std(fallback_grace).ok()?)
     }
 
     /// Since when the key has signed: `activated_at`, or `created_at` for a
@@ -111,14 +121,22 @@ impl KeyFolder {
         self.rotate_locked(&lock, keys, &opts, now).map(Some)
     }
 
-    /// Removes `retired` keys whose `retired_at + grace` is not after `now`:
-    /// first from the manifest (the commit), then their files, best effort
-    /// (a file left behind is unlisted, so it is ignored). `next` and
-    /// `active` keys are never pruned. Returns the pruned keys.
+    /// Removes `retired` keys whose grace is over at `now` (see
+    /// [`KeyMeta::prunable_at`]): first from the manifest (the commit), then
+    /// their files, best effort (a file left behind is unlisted, so it is
+    /// ignored). `next` and `active` keys are never pruned. Returns the
+    /// pruned keys.
     ///
-    /// A retired key without `retired_at` (a hand-written manifest) is
-    /// stamped `now`, so it is pruned one grace period from now.
-    pub fn prune(&self, grace: Duration, now: DateTime<Utc>) -> Result<Vec<KeyMeta>, KeyError> {
+    /// Each key's grace is the one recorded when it was retired;
+    /// `fallback_grace` (this process's setting) serves only keys retired by
+    /// an older sigil, which recorded none, and a warning says so. A retired
+    /// key without `retired_at` (a hand-written manifest) is stamped `now`,
+    /// with its grace ending `fallback_grace` from now.
+    pub fn prune(
+        &self,
+        fallback_grace: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyMeta>, KeyError> {
         let now = now.trunc_subsecs(0);
         let lock = self.lock_existing()?;
         let listing = self.read_listing()?;
@@ -133,9 +151,17 @@ impl KeyFolder {
                     "retired key without retired_at; counting its grace from now"
                 );
                 key.set_state(KeyState::Retired, now);
+                key.set_grace_until(grace_end(now, fallback_grace));
                 stamped = true;
+            } else if key.state() == KeyState::Retired && key.meta().grace_until.is_none() {
+                tracing::warn!(
+                    kid = key.kid(),
+                    grace = %humantime::format_duration(fallback_grace),
+                    "retired key without a recorded grace (retired by an older sigil); \
+                     using this process's SIGIL_KEY_GRACE"
+                );
             }
-            match key.meta().prunable_at(grace) {
+            match key.meta().prunable_at(fallback_grace) {
                 Some(at) if at <= now => pruned.push(listed),
                 _ => kept.push(key),
             }
@@ -248,6 +274,7 @@ impl KeyFolder {
         // Generated before anything changes, so a failure leaves the set as it was.
         let fresh = SigningKey::generate(opts.alg, opts.rsa_bits)?;
         keys[active].set_state(KeyState::Retired, now);
+        keys[active].set_grace_until(grace_end(now, opts.grace));
         keys[promoted].set_state(KeyState::Active, now);
         let rotation = Rotation {
             active: keys[promoted].meta().clone(),
@@ -274,6 +301,12 @@ fn in_publish_order(keys: &[SigningKey]) -> Vec<&SigningKey> {
     let mut ordered: Vec<&SigningKey> = keys.iter().collect();
     ordered.sort_by_key(|k| k.state().publish_rank());
     ordered
+}
+
+/// `at + grace`, or `None` past the calendar (settings keep graces far
+/// shorter; prune then falls back to its own grace).
+fn grace_end(at: DateTime<Utc>, grace: Duration) -> Option<DateTime<Utc>> {
+    at.checked_add_signed(TimeDelta::from_std(grace).ok()?)
 }
 
 /// Time from `since` to `now`; zero if `since` is in the future (clock skew).

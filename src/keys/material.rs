@@ -171,6 +171,13 @@ impl SigningKey {
         self.meta.state = state;
     }
 
+    /// Records until when a retired key stays published (see
+    /// [`KeyMeta::grace_until`]). Like [`SigningKey::set_state`], for
+    /// building a new set before it is written.
+    pub fn set_grace_until(&mut self, until: Option<DateTime<Utc>>) {
+        self.meta.grace_until = until;
+    }
+
     /// Signs `message`: RSASSA-PKCS1-v1_5 SHA-256 for RS256, Ed25519 for
     /// EdDSA. Returns the raw JWS signature bytes.
     ///

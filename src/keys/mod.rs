@@ -119,6 +119,11 @@ pub struct KeyMeta {
     /// When the key stopped signing, if it did.
     #[serde(default)]
     pub retired_at: Option<DateTime<Utc>>,
+    /// Until when a retired key stays published: `retired_at` plus the
+    /// grace of the process that retired it, recorded then so that every
+    /// later prune honours it. `None` for keys retired by an older sigil.
+    #[serde(default)]
+    pub grace_until: Option<DateTime<Utc>>,
 }
 
 impl KeyMeta {
@@ -136,6 +141,7 @@ impl KeyMeta {
             created_at,
             activated_at: None,
             retired_at: None,
+            grace_until: None,
         }
     }
 }

@@ -153,6 +153,10 @@ pub enum StoreError {
     /// case-insensitively). Detected by the database's unique index.
     #[error("email already registered")]
     EmailTaken,
+    /// The change would leave no enabled account holding the `admin`
+    /// scope ([`ADMIN_SCOPE`]); nothing was changed.
+    #[error("the change would leave no enabled administrator")]
+    LastAdmin,
     /// The database cannot be reached or used right now (pool exhausted or
     /// closed, I/O failure, database busy for too long, disk full).
     #[error("database unavailable")]
@@ -199,6 +203,12 @@ pub trait Store: Send + Sync + 'static {
     /// Applies `patch` and returns the updated account, or `None` for an
     /// unknown id. Disabling an account revokes all its refresh families in
     /// the same transaction.
+    ///
+    /// Fails with [`StoreError::LastAdmin`], changing nothing, when the
+    /// account was an enabled administrator and no enabled administrator
+    /// would be left. The check and the change are one atomic step, also
+    /// across instances: two concurrent updates demoting the last two
+    /// administrators cannot both succeed.
     async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<User>, StoreError>;
 
     /// Starts a new refresh family for `user_id` holding its first token;
@@ -392,6 +402,16 @@ pub trait Store: Send + Sync + 'static {
 
 /// Most sessions [`Store::list_sessions`] returns.
 pub const MAX_SESSIONS: u32 = 500;
+
+/// The scope that makes an account an administrator, as
+/// [`Store::update_user`] counts them (the domain's `scopes::ADMIN`).
+pub const ADMIN_SCOPE: &str = "admin";
+
+/// Whether `user` counts as an administrator for [`Store::update_user`]'s
+/// guard: enabled and holding [`ADMIN_SCOPE`].
+fn is_enabled_admin(user: &User) -> bool {
+    !user.disabled && user.scopes.iter().any(|s| s == ADMIN_SCOPE)
+}
 
 /// A refresh family as its owner sees it: one login on one device.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use super::refresh::{self, NewToken};
 use super::{
-    Client, ClientPatch, ClientWithSecrets, NewClient, NewUser, Purged, RefreshOutcome,
-    RefreshTokenState, Session, SessionOrigin, Store, StoreError, Successor, User, UserPatch,
-    failure_window_start,
+    ADMIN_SCOPE, Client, ClientPatch, ClientWithSecrets, NewClient, NewUser, Purged,
+    RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError, Successor, User,
+    UserPatch, failure_window_start, is_enabled_admin,
 };
 
 mod clients;
@@ -35,6 +35,10 @@ mod throttle;
 
 use convert::{classify, is_email_conflict, user_from_row};
 use families::{FamilyTransaction, revoke_families_of_user};
+
+/// Key of the transaction-level advisory lock that orders changes of users'
+/// scopes and disabled flags ([`Store::update_user`]): "sigilusr" in ASCII.
+const USER_CHANGES_LOCK: i64 = 0x7369_6769_6c75_7372;
 
 /// Pool size used by [`PostgresStore::connect`].
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
@@ -189,6 +193,25 @@ impl Store for PostgresStore {
 
     async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<User>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
+        // Changes to users wait for each other (from every instance) until
+        // commit, so that each statement below sees the administrators left
+        // by the previous change: at READ COMMITTED, two demotions counting
+        // at once would each still see the other's administrator.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(USER_CHANGES_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        let Some(before) = sqlx::query(select_user!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?
+        else {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(None);
+        };
+        let was_admin = is_enabled_admin(&user_from_row(&before)?);
         let row = sqlx::query(concat!(
             "UPDATE users SET scopes = COALESCE($1, scopes), disabled = COALESCE($2, disabled) \
              WHERE id = $3 RETURNING ",
@@ -204,10 +227,23 @@ impl Store for PostgresStore {
             tx.rollback().await.map_err(classify)?;
             return Ok(None);
         };
+        let user = user_from_row(&row)?;
+        if was_admin && !is_enabled_admin(&user) {
+            let admin_left: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE NOT disabled AND $1 = ANY(scopes))",
+            )
+            .bind(ADMIN_SCOPE)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(classify)?;
+            if !admin_left {
+                tx.rollback().await.map_err(classify)?;
+                return Err(StoreError::LastAdmin);
+            }
+        }
         if patch.disabled == Some(true) {
             revoke_families_of_user(&mut tx, id, Utc::now()).await?;
         }
-        let user = user_from_row(&row)?;
         tx.commit().await.map_err(classify)?;
         Ok(Some(user))
     }

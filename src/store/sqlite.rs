@@ -26,9 +26,9 @@ use uuid::Uuid;
 use super::migrate::{self, migrate_error};
 use super::refresh::{self, NewToken};
 use super::{
-    Client, ClientPatch, ClientWithSecrets, NewClient, NewUser, Purged, RefreshOutcome,
-    RefreshTokenState, Session, SessionOrigin, Store, StoreError, Successor, User, UserPatch,
-    failure_window_start,
+    ADMIN_SCOPE, Client, ClientPatch, ClientWithSecrets, NewClient, NewUser, Purged,
+    RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError, Successor, User,
+    UserPatch, failure_window_start, is_enabled_admin,
 };
 
 mod clients;
@@ -256,8 +256,20 @@ impl Store for SqliteStore {
     async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<User>, StoreError> {
         let scopes = patch.scopes.as_deref().map(encode_scopes).transpose()?;
         let id_text = id.to_string();
+        // `BEGIN IMMEDIATE` holds the one write lock from here to the commit,
+        // so the administrators counted below are the ones that will remain.
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
+        let Some(before) = sqlx::query(select_user!("WHERE id = ?"))
+            .bind(&id_text)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?
+        else {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(None);
+        };
+        let was_admin = is_enabled_admin(&user_from_row(&before)?);
+        sqlx::query(
             "UPDATE users SET scopes = COALESCE(?, scopes), disabled = COALESCE(?, disabled) \
              WHERE id = ?",
         )
@@ -266,21 +278,30 @@ impl Store for SqliteStore {
         .bind(&id_text)
         .execute(&mut *tx)
         .await
-        .map_err(classify)?
-        .rows_affected();
-        if changed == 0 {
-            tx.rollback().await.map_err(classify)?;
-            return Ok(None);
-        }
-        if patch.disabled == Some(true) {
-            revoke_families_of_user(&mut tx, id, Utc::now()).await?;
-        }
+        .map_err(classify)?;
         let row = sqlx::query(select_user!("WHERE id = ?"))
             .bind(&id_text)
             .fetch_one(&mut *tx)
             .await
             .map_err(classify)?;
         let user = user_from_row(&row)?;
+        if was_admin && !is_enabled_admin(&user) {
+            let admin_left: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE disabled = 0 \
+                 AND EXISTS (SELECT 1 FROM json_each(users.scopes) WHERE json_each.value = ?))",
+            )
+            .bind(ADMIN_SCOPE)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(classify)?;
+            if !admin_left {
+                tx.rollback().await.map_err(classify)?;
+                return Err(StoreError::LastAdmin);
+            }
+        }
+        if patch.disabled == Some(true) {
+            revoke_families_of_user(&mut tx, id, Utc::now()).await?;
+        }
         tx.commit().await.map_err(classify)?;
         Ok(Some(user))
     }

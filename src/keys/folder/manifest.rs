@@ -46,6 +46,10 @@ struct ManifestEntry {
     activated_at: Option<DateTime<Utc>>,
     #[serde(default)]
     retired_at: Option<DateTime<Utc>>,
+    /// End of a retired key's grace, recorded when it was retired; absent
+    /// from manifests of older versions (and for keys never retired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grace_until: Option<DateTime<Utc>>,
 }
 
 impl ManifestEntry {
@@ -59,6 +63,7 @@ impl ManifestEntry {
             created_at: meta.created_at,
             activated_at: meta.activated_at,
             retired_at: meta.retired_at,
+            grace_until: meta.grace_until,
         }
     }
 
@@ -70,6 +75,7 @@ impl ManifestEntry {
             created_at: self.created_at,
             activated_at: self.activated_at,
             retired_at: self.retired_at,
+            grace_until: self.grace_until,
         }
     }
 }

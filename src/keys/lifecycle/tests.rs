@@ -22,12 +22,16 @@ fn initialised() -> (tempfile::TempDir, KeyFolder, KeySet) {
     (dir, folder, set)
 }
 
+/// The grace `options` retires keys with.
+const GRACE: Duration = Duration::from_secs(30 * 60);
+
 fn options(min_next_age: Duration, force: bool) -> RotateOptions {
     RotateOptions {
         alg: Algorithm::EdDsa,
         rsa_bits: 2048,
         min_next_age,
         force,
+        grace: GRACE,
     }
 }
 
@@ -261,6 +265,7 @@ fn prune_counts_the_grace_of_a_retired_key_without_a_date_from_its_first_run() {
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(folder.manifest_path()).unwrap()).unwrap();
     manifest["keys"][2]["retired_at"] = serde_json::Value::Null;
+    manifest["keys"][2]["grace_until"] = serde_json::Value::Null;
     fs::write(folder.manifest_path(), manifest.to_string()).unwrap();
     let t = Utc::now().trunc_subsecs(0) + HOUR;
 
@@ -481,4 +486,75 @@ fn prunable_at_is_retired_at_plus_grace_for_retired_keys_only() {
         Some(at + HOUR + TimeDelta::minutes(1))
     );
     assert_eq!(meta.prunable_at(Duration::MAX), None);
+    meta.grace_until = Some(at + HOUR * 3);
+    assert_eq!(
+        meta.prunable_at(Duration::from_secs(60)),
+        Some(at + HOUR * 3),
+        "the recorded grace wins over the caller's"
+    );
+}
+
+#[test]
+fn prune_keeps_a_retired_key_for_the_grace_it_was_retired_with_whatever_its_own() {
+    let (_dir, folder, _before) = initialised();
+    let t0 = Utc::now().trunc_subsecs(0) + HOUR;
+    let lock = folder.lock().unwrap();
+    let keys = folder.load().unwrap().into_keys();
+    let an_hour = RotateOptions {
+        grace: Duration::from_secs(3600),
+        ..options(MAX_AGE, false)
+    };
+    let rotation = folder.rotate_locked(&lock, keys, &an_hour, t0).unwrap();
+    drop(lock);
+    assert_eq!(rotation.retired.grace_until, Some(t0 + HOUR));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(folder.manifest_path()).unwrap()).unwrap();
+    let recorded = manifest["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == rotation.retired.kid.as_str())
+        .unwrap();
+    assert!(recorded["grace_until"].is_string(), "{manifest}");
+
+    let early = folder.prune(Duration::ZERO, t0 + TimeDelta::minutes(59));
+
+    assert_eq!(early.unwrap(), [], "a grace of 0 here does not shorten it");
+    assert!(pem_file(&folder, &rotation.retired.kid).exists());
+    let pruned = folder
+        .prune(Duration::from_secs(24 * 3600), t0 + HOUR)
+        .unwrap();
+    assert_eq!(pruned.len(), 1, "nor does a longer one lengthen it");
+    assert_eq!(pruned[0].kid, rotation.retired.kid);
+}
+
+#[test]
+fn a_key_retired_by_an_older_sigil_without_a_recorded_grace_gets_the_pruners_grace() {
+    let (_dir, folder, _before) = initialised();
+    let t0 = Utc::now().trunc_subsecs(0) + HOUR;
+    let rotation = rotate_at(&folder, t0);
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(folder.manifest_path()).unwrap()).unwrap();
+    for key in manifest["keys"].as_array_mut().unwrap() {
+        key.as_object_mut().unwrap().remove("grace_until");
+    }
+    fs::write(folder.manifest_path(), manifest.to_string()).unwrap();
+    let old = folder.load().unwrap();
+    assert_eq!(
+        old.by_kid(&rotation.retired.kid)
+            .unwrap()
+            .meta()
+            .grace_until,
+        None
+    );
+
+    let minute = Duration::from_secs(60);
+    assert_eq!(
+        folder.prune(minute, t0 + TimeDelta::seconds(59)).unwrap(),
+        []
+    );
+    let pruned = folder.prune(minute, t0 + TimeDelta::seconds(60)).unwrap();
+
+    assert_eq!(pruned.len(), 1);
+    assert_eq!(pruned[0].kid, rotation.retired.kid);
 }

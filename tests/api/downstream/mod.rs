@@ -198,6 +198,7 @@ async fn assert_protects_routes_like_sigil(app: &TestApp, base: &str) {
             rsa_bits: 2048,
             min_next_age: Duration::ZERO,
             force: false,
+            grace: Duration::from_secs(960),
         })
         .unwrap();
     // The folder's watcher may reload first; either way the set is current after this.

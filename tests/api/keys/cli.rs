@@ -166,3 +166,43 @@ fn keys_prune_removes_a_retired_key_and_its_file_once_its_grace_is_over() {
     assert!(!keys.file(&retired).exists());
     assert_eq!(keys.list().len(), 2, "active and next stay");
 }
+
+#[test]
+fn keys_prune_keeps_a_retired_key_for_the_grace_it_was_retired_with_not_the_pruners() {
+    let keys = Keys::new(Algorithm::EdDsa);
+    // Retired under a grace of an hour...
+    succeed(
+        keys.sigil(&["rotate", "--force"])
+            .env("SIGIL_KEY_GRACE", "1h"),
+    );
+    let retired = keys.kid("retired");
+    // ...then pruned, after the shortest grace the pruner's environment
+    // would allow on its own was over.
+    std::thread::sleep(Duration::from_millis(2100));
+
+    let out = succeed(
+        keys.sigil(&["prune"])
+            .env("SIGIL_ACCESS_TTL", "1s")
+            .env("SIGIL_KEY_GRACE", "1s"),
+    );
+
+    assert_eq!(
+        stdout(&out),
+        "",
+        "the key was retired for an hour: {}",
+        stderr(&out)
+    );
+    assert_eq!(keys.kids("retired"), std::slice::from_ref(&retired));
+    assert!(keys.file(&retired).exists());
+    // `keys list` shows the end of the recorded grace, whatever SIGIL_KEY_GRACE says.
+    let listed = keys.list();
+    let entry = listed
+        .iter()
+        .find(|k| k["kid"] == retired.as_str())
+        .unwrap();
+    let retired_at =
+        chrono::DateTime::parse_from_rfc3339(entry["retired_at"].as_str().unwrap()).unwrap();
+    let prunable_at =
+        chrono::DateTime::parse_from_rfc3339(entry["prunable_at"].as_str().unwrap()).unwrap();
+    assert_eq!((prunable_at - retired_at).num_seconds(), 3600, "{entry}");
+}

@@ -21,6 +21,7 @@ fn rotate_now(keys: &Path, force: bool) -> sigil::keys::Rotation {
             rsa_bits: 2048,
             min_next_age: Duration::from_secs(1),
             force,
+            grace: Duration::from_secs(2),
         })
         .unwrap()
 }
@@ -53,6 +54,7 @@ async fn tokens_outlive_the_rotation_of_their_key_until_it_is_pruned_after_its_g
             rsa_bits: 2048,
             min_next_age: Duration::from_secs(1),
             force: false,
+            grace: Duration::from_secs(2),
         }) {
             Ok(rotation) => break rotation,
             Err(refused) => assert!(Instant::now() < deadline, "{refused}"),

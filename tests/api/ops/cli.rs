@@ -156,6 +156,104 @@ fn users_create_refuses_a_taken_email_in_any_case_and_an_empty_stdin() {
     assert!(stderr.contains("no password"), "{stderr}");
 }
 
+/// Runs `sigil users promote EMAIL` on `db`.
+fn users_promote(db: &str, email: &str) -> std::process::Output {
+    sigil()
+        .args(["users", "promote", email, "--database-url", db])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Logs in over HTTP; the token response.
+async fn login(base: &str, email: &str) -> Value {
+    let login = reqwest::Client::new()
+        .post(format!("{base}/auth/login"))
+        .form(&[("username", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "{email} logs in");
+    login.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn users_promote_grants_admin_and_re_enables_an_account_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("sigil.db").display());
+    let mut admin = vec!["--admin"];
+    admin.extend(CHEAP);
+    assert!(
+        users_create(&db, "root@example.com", &admin, &format!("{PASSWORD}\n"))
+            .status
+            .success()
+    );
+    let created = users_create(&db, "ops@example.com", &CHEAP, &format!("{PASSWORD}\n"));
+    assert!(created.status.success());
+    let ops_id = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let server = ServerProcess::start(dir.path(), &[("SIGIL_DATABASE_URL", &db)]);
+    let client = reqwest::Client::new();
+    // The administrator disables the account that will be promoted.
+    let root = login(&server.base, "root@example.com").await;
+    let disabled = client
+        .patch(format!("{}/admin/users/{ops_id}", server.base))
+        .bearer_auth(root["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+
+    let out = users_promote(&db, "OPS@example.com");
+
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        ops_id,
+        "prints the id"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("admin") && stderr.contains("enabled"),
+        "says what it did: {stderr}"
+    );
+    // The running server sees the change at the next login.
+    let ops = login(&server.base, "ops@example.com").await;
+    let scopes: Vec<&str> = ops["scope"].as_str().unwrap().split(' ').collect();
+    assert!(
+        scopes.contains(&"admin") && scopes.contains(&"profile"),
+        "{scopes:?}"
+    );
+    let users = client
+        .get(format!("{}/admin/users", server.base))
+        .bearer_auth(ops["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200, "the promoted user administers");
+
+    // Promoting again changes nothing and succeeds; an unknown email fails
+    // with one line.
+    let again = users_promote(&db, "ops@example.com");
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let unknown = users_promote(&db, "nobody@example.com");
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8(unknown.stderr).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("sigil: ") && last.contains("no user"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn serve_creates_the_bootstrap_admin_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

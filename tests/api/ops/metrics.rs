@@ -158,6 +158,7 @@ async fn a_scripted_session_moves_each_counter_by_what_it_did() {
             rsa_bits: 2048,
             min_next_age: std::time::Duration::ZERO,
             force: true,
+            grace: std::time::Duration::from_secs(960),
         })
         .unwrap();
     app.reloader

@@ -5,6 +5,8 @@
 use crate::helpers;
 
 mod cli;
+mod durations;
 mod log_hygiene;
 mod metrics;
+mod secret_masking;
 mod settings;

@@ -192,6 +192,7 @@ async fn keys_of_both_algorithms_in_one_set_never_stand_in_for_each_other() {
         rsa_bits: 2048,
         min_next_age: std::time::Duration::ZERO,
         force: true,
+        grace: std::time::Duration::from_secs(960),
     };
     folder.rotate(options).unwrap();
     app.reloader

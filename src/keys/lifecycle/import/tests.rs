@@ -73,6 +73,7 @@ fn an_imported_key_replaces_the_next_key_and_signs_after_the_following_rotation(
             rsa_bits: 2048,
             min_next_age: Duration::from_secs(300),
             force: true,
+            grace: Duration::from_secs(960),
         })
         .unwrap();
     assert_eq!(rotation.active.kid, rsa_key().kid());
