@@ -13,10 +13,17 @@
 //! evenly between hashing and requests, and `/me` waited tens of milliseconds
 //! for a turn. Idle cores still go to hashing, so logins lose nothing when
 //! nothing else runs. Each worker keeps its argon2 memory from one hash to
-//! the next.
+//! the next, and wipes it when the thread ends.
 //!
-//! `argon` holds the argon2id work itself (run on this thread), `workers` the
-//! low-priority threads that run it.
+//! A request that goes away (its client hung up, so its handler future was
+//! dropped) cannot leave work behind that outlives the bound: a job holds
+//! its queue slot and its worker slot until a worker has run it or skipped
+//! it, and a worker skips a job whose caller is gone. The totals of both
+//! are in `/metrics`.
+//!
+//! `argon` holds the argon2id work itself (run on this thread), `check` one
+//! verification with its upgrade and its padding (every refusal costs what
+//! the dummy hash costs), `workers` the low-priority threads that run them.
 
 mod argon;
 mod check;
