@@ -52,7 +52,14 @@ impl Accounts {
         }
         let user = self.store.user_by_email(email.trim()).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-        let verdict = self.hasher.verify(password, stored_hash).await?;
+        let verdict = self
+            .hasher
+            .verify(
+                password,
+                stored_hash,
+                user.as_ref().is_some_and(|u| !u.disabled),
+            )
+            .await?;
         let user = match (verdict, user) {
             (Verdict::Match { upgraded_hash }, Some(user)) if !user.disabled => {
                 if let Some(hash) = upgraded_hash {

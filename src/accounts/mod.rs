@@ -128,10 +128,9 @@ impl Accounts {
         self
     }
 
-    /// Password hashes (running, waiting for a worker), for metrics.
-    pub fn hashing_load(&self) -> (usize, usize) {
-        let running = self.hasher.running();
-        (running, self.hasher.in_flight().saturating_sub(running))
+    /// The hashing queue (running, waiting) and its totals, for metrics.
+    pub fn hashing_load(&self) -> crate::password::HashingLoad {
+        self.hasher.load()
     }
 
     /// Replaces the back-off policies.

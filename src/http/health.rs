@@ -78,18 +78,20 @@ impl HealthApi {
 
     /// Prometheus metrics: requests by route and status, latency, tokens
     /// issued, failed logins, refresh reuse, key reloads, active key age,
-    /// hashing queue.
+    /// hashing queue, hashes computed and skipped.
     #[oai(path = "/metrics", method = "get")]
     async fn metrics(&self) -> MetricsResponse {
         let keys = self.keyring.current();
         let meta = keys.active().meta();
         let since = meta.activated_at.unwrap_or(meta.created_at);
         let age = (chrono::Utc::now() - since).num_milliseconds().max(0) as f64 / 1000.0;
-        let (running, waiting) = self.accounts.hashing_load();
+        let hashing = self.accounts.hashing_load();
         let text = self.metrics.render(State {
             active_key_age_seconds: age,
-            hashes_running: running,
-            hashes_waiting: waiting,
+            hashes_running: hashing.running,
+            hashes_waiting: hashing.waiting,
+            hashes_computed: hashing.computed,
+            hashes_skipped: hashing.skipped,
         });
         MetricsResponse::Ok(PlainText(text), "no-store".to_owned())
     }

@@ -13,18 +13,26 @@
 //! evenly between hashing and requests, and `/me` waited tens of milliseconds
 //! for a turn. Idle cores still go to hashing, so logins lose nothing when
 //! nothing else runs. Each worker keeps its argon2 memory from one hash to
-//! the next.
+//! the next, and wipes it when the thread ends.
 //!
-//! `argon` holds the argon2id work itself (run on this thread), `workers` the
-//! low-priority threads that run it.
+//! A request that goes away (its client hung up, so its handler future was
+//! dropped) cannot leave work behind that outlives the bound: a job holds
+//! its queue slot and its worker slot until a worker has run it or skipped
+//! it, and a worker skips a job whose caller is gone. The totals of both
+//! are in `/metrics`.
+//!
+//! `argon` holds the argon2id work itself (run on this thread), `check` one
+//! verification with its upgrade and its padding (every refusal costs what
+//! the dummy hash costs), `workers` the low-priority threads that run them.
 
 mod argon;
+mod check;
 mod workers;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use argon2::password_hash::PasswordHash;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::SecretString;
@@ -32,7 +40,6 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::config::{Argon2Cost, HashingSettings};
-use argon::is_current;
 pub use argon::{Argon2Memory, hash_now, verify_now};
 pub use workers::HASHING_NICENESS;
 use workers::{Job, start_hashing_threads};
@@ -79,6 +86,28 @@ pub struct PasswordHasher {
     /// Where the hashing threads take their work from; they stop when the
     /// last clone of the hasher is dropped.
     jobs: mpsc::Sender<Job>,
+    /// What the hashing threads did with the jobs they took.
+    tally: Arc<Tally>,
+}
+
+/// Jobs the hashing threads computed or skipped, since start.
+#[derive(Debug, Default)]
+struct Tally {
+    computed: AtomicU64,
+    skipped: AtomicU64,
+}
+
+/// The hashing queue at one moment, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HashingLoad {
+    /// Hashes being computed now.
+    pub running: usize,
+    /// Hashes admitted and waiting for a worker.
+    pub waiting: usize,
+    /// Hashes computed since start (verifications and new hashes).
+    pub computed: u64,
+    /// Jobs skipped since start because their caller had gone.
+    pub skipped: u64,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -105,6 +134,7 @@ impl PasswordHasher {
             concurrency: settings.concurrency,
             dummy_hash: dummy_hash.into(),
             jobs: start_hashing_threads(settings.concurrency)?,
+            tally: Arc::default(),
         })
     }
 
@@ -120,37 +150,50 @@ impl PasswordHasher {
     /// Hashes a new password under the current cost.
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         let cost = self.cost;
-        self.run(move |_| hash_now(cost, &password)).await?
+        self.run(move |memory| argon::hash_in(memory, cost, &password))
+            .await?
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there
-    /// is no user, so both cost the same. A match under outdated parameters also
-    /// returns the upgraded hash, computed in the same slot.
+    /// is no user, so both cost the same. A match under outdated parameters
+    /// that `may_upgrade` (the user may log in) also returns the upgraded
+    /// hash, computed in the same slot. Any refusal costs at least what the
+    /// dummy costs (see `check`).
     pub async fn verify(
         &self,
         password: SecretString,
         stored: Option<String>,
+        may_upgrade: bool,
     ) -> Result<Verdict, HashError> {
         let cost = self.cost;
         let is_real = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         self.run(move |memory| {
-            let Ok(parsed) = PasswordHash::new(&stored) else {
-                tracing::error!("a stored password hash is not a valid PHC string");
-                return Ok(Verdict::Mismatch);
-            };
-            let matches = verify_now(memory, &password, &parsed);
-            if !(matches && is_real) {
-                return Ok(Verdict::Mismatch);
-            }
-            let upgraded_hash = if is_current(&parsed, cost) {
-                None
-            } else {
-                Some(hash_now(cost, &password)?)
-            };
-            Ok(Verdict::Match { upgraded_hash })
+            check::check(memory, cost, &password, &stored, is_real, may_upgrade)
+                .map(|checked| checked.verdict)
         })
         .await?
+    }
+
+    /// The queue now and the jobs done since start, for metrics.
+    pub fn load(&self) -> HashingLoad {
+        let running = self.running();
+        HashingLoad {
+            running,
+            waiting: self.in_flight().saturating_sub(running),
+            computed: self.computed(),
+            skipped: self.skipped(),
+        }
+    }
+
+    /// Hashes computed since start (verifications and new hashes).
+    pub fn computed(&self) -> u64 {
+        self.tally.computed.load(Ordering::Relaxed)
+    }
+
+    /// Jobs skipped since start because their caller had gone.
+    pub fn skipped(&self) -> u64 {
+        self.tally.skipped.load(Ordering::Relaxed)
     }
 
     /// Hashes currently running or waiting (for metrics and tests).
@@ -166,16 +209,24 @@ impl PasswordHasher {
 
     /// Takes a queue slot (or fails at once), waits for a worker, runs `work` on a
     /// hashing thread inside the caller's span.
+    ///
+    /// The job owns both slots. A caller that goes away (its HTTP client
+    /// hung up, so the handler future was dropped) gives up its slots only
+    /// if it leaves before it got a worker; once its job is sent, the slots
+    /// go back when the job is done or skipped. A job whose caller is gone
+    /// by the time a worker takes it is skipped. So abandoned requests can
+    /// never queue more hashes than the slots allow, and no hash is spent
+    /// on an answer nobody reads.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Argon2Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _queued = self
+        let queued = self
             .admission
             .clone()
             .try_acquire_owned()
             .map_err(|_| HashError::Busy)?;
-        let _running = self
+        let running = self
             .workers
             .clone()
             .acquire_owned()
@@ -183,8 +234,18 @@ impl PasswordHasher {
             .map_err(|_| HashError::Failed("hasher closed".into()))?;
         let span = tracing::Span::current();
         let (reply, result) = tokio::sync::oneshot::channel();
+        let tally = self.tally.clone();
         let job: Job = Box::new(move |memory| {
-            let _ = reply.send(span.in_scope(|| work(memory)));
+            let slots = (queued, running);
+            if reply.is_closed() {
+                tally.skipped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let outcome = span.in_scope(|| work(memory));
+            tally.computed.fetch_add(1, Ordering::Relaxed);
+            // Free before answering: a caller that has its answer holds no slot.
+            drop(slots);
+            let _ = reply.send(outcome);
         });
         self.jobs
             .send(job)
@@ -223,7 +284,7 @@ mod tests {
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
         assert_eq!(
             hasher
-                .verify(secret("correct horse"), Some(hash.clone()))
+                .verify(secret("correct horse"), Some(hash.clone()), true)
                 .await
                 .unwrap(),
             Verdict::Match {
@@ -232,7 +293,7 @@ mod tests {
         );
         assert_eq!(
             hasher
-                .verify(secret("wrong horse"), Some(hash))
+                .verify(secret("wrong horse"), Some(hash), true)
                 .await
                 .unwrap(),
             Verdict::Mismatch
@@ -243,7 +304,7 @@ mod tests {
     async fn no_stored_hash_never_matches_even_the_dummy_password() {
         let hasher = PasswordHasher::new(&cheap()).unwrap();
         assert_eq!(
-            hasher.verify(secret(""), None).await.unwrap(),
+            hasher.verify(secret(""), None, true).await.unwrap(),
             Verdict::Mismatch
         );
     }
@@ -258,7 +319,7 @@ mod tests {
         let Verdict::Match {
             upgraded_hash: Some(upgraded),
         } = new
-            .verify(secret("correct horse"), Some(hash))
+            .verify(secret("correct horse"), Some(hash), true)
             .await
             .unwrap()
         else {
@@ -280,6 +341,98 @@ mod tests {
             hasher.hash(secret("x")).await,
             Err(HashError::Busy)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_user_who_may_not_log_in_gets_no_upgraded_hash() {
+        let old = PasswordHasher::new(&cheap()).unwrap();
+        let hash = old.hash(secret("correct horse")).await.unwrap();
+        let mut settings = cheap();
+        settings.cost.iterations = 2;
+        let new = PasswordHasher::new(&settings).unwrap();
+
+        let verdict = new
+            .verify(secret("correct horse"), Some(hash), false)
+            .await
+            .unwrap();
+
+        assert_eq!(
+            verdict,
+            Verdict::Match {
+                upgraded_hash: None
+            }
+        );
+    }
+
+    /// Occupies the one hashing thread of `hasher` without taking a slot,
+    /// so that the next job waits in the channel; sending on the returned
+    /// channel lets the thread go.
+    fn block_the_hashing_thread(hasher: &PasswordHasher) -> mpsc::Sender<()> {
+        let (release, blocked) = mpsc::channel::<()>();
+        hasher
+            .jobs
+            .send(Box::new(move |_| {
+                let _ = blocked.recv();
+            }))
+            .unwrap();
+        release
+    }
+
+    /// Starts a hash and leaves after `patience`, as an HTTP client hanging
+    /// up mid-login does (its handler future is dropped).
+    async fn abandon(hasher: &PasswordHasher, patience: std::time::Duration) {
+        let outcome = tokio::time::timeout(patience, hasher.hash(secret("x"))).await;
+        assert!(outcome.is_err(), "the hash finished before its caller left");
+    }
+
+    /// Waits (at most 10 s) until no hash is running or waiting.
+    async fn drained(hasher: &PasswordHasher) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while hasher.in_flight() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the queue never drained"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_left_keeps_its_slots_until_a_worker_skips_it() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        let release = block_the_hashing_thread(&hasher);
+
+        abandon(&hasher, std::time::Duration::from_millis(50)).await;
+
+        assert_eq!(hasher.in_flight(), 1, "the queued job holds its slot");
+        assert_eq!(hasher.running(), 1, "and its worker slot");
+        release.send(()).unwrap();
+        drained(&hasher).await;
+        assert_eq!((hasher.computed(), hasher.skipped()), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn abandoned_callers_never_queue_more_jobs_than_the_slots() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        let release = block_the_hashing_thread(&hasher);
+
+        for _ in 0..10 {
+            abandon(&hasher, std::time::Duration::from_millis(20)).await;
+            assert!(hasher.in_flight() <= hasher.capacity);
+        }
+        release.send(()).unwrap();
+        drained(&hasher).await;
+
+        let reached_a_worker = hasher.computed() + hasher.skipped();
+        assert!(
+            reached_a_worker <= hasher.capacity as u64,
+            "{} computed + {} skipped jobs from 10 abandoned callers, {} slots",
+            hasher.computed(),
+            hasher.skipped(),
+            hasher.capacity
+        );
+        // And the queue still serves the next caller.
+        hasher.hash(secret("x")).await.unwrap();
     }
 
     #[cfg(target_os = "linux")]

@@ -6,6 +6,8 @@
 //! of the active key, the hashing queue) are read when `/metrics` is scraped.
 //! The exposition is OpenMetrics text, which Prometheus scrapes natively.
 
+use std::sync::atomic::Ordering;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -66,6 +68,8 @@ pub struct Metrics {
     active_key_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     hashes_running: Gauge,
     hashes_waiting: Gauge,
+    hashes_computed: Counter,
+    hashes_skipped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -142,6 +146,18 @@ impl Metrics {
             "Password hashes queued for a worker (the queue that overflows into 503)",
             hashes_waiting.clone(),
         );
+        let hashes_computed = Counter::default();
+        registry.register(
+            "password_hashes",
+            "Password hashes computed (logins, registrations, upgrades)",
+            hashes_computed.clone(),
+        );
+        let hashes_skipped = Counter::default();
+        registry.register(
+            "password_hashes_skipped",
+            "Password hashes not computed because the client had gone before a worker took them",
+            hashes_skipped.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -153,6 +169,8 @@ impl Metrics {
             active_key_age,
             hashes_running,
             hashes_waiting,
+            hashes_computed,
+            hashes_skipped,
         }
     }
 
@@ -206,6 +224,14 @@ impl Metrics {
             .set(i64::try_from(state.hashes_running).unwrap_or(i64::MAX));
         self.hashes_waiting
             .set(i64::try_from(state.hashes_waiting).unwrap_or(i64::MAX));
+        // The hasher counts; the counters take its totals. `fetch_max`: two
+        // scrapes at once never move a counter backwards.
+        self.hashes_computed
+            .inner()
+            .fetch_max(state.hashes_computed, Ordering::Relaxed);
+        self.hashes_skipped
+            .inner()
+            .fetch_max(state.hashes_skipped, Ordering::Relaxed);
         let mut out = String::with_capacity(8 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -222,6 +248,10 @@ pub struct State {
     pub hashes_running: usize,
     /// Hashes waiting for a worker.
     pub hashes_waiting: usize,
+    /// Hashes computed since start.
+    pub hashes_computed: u64,
+    /// Hashes skipped since start because their client had gone.
+    pub hashes_skipped: u64,
 }
 
 /// The method label: the standard methods by name, anything else `other`,
@@ -274,6 +304,8 @@ mod tests {
             active_key_age_seconds: 12.5,
             hashes_running: 1,
             hashes_waiting: 3,
+            hashes_computed: 7,
+            hashes_skipped: 2,
         });
 
         for line in [
@@ -286,6 +318,8 @@ mod tests {
             "sigil_active_key_age_seconds 12.5",
             "sigil_password_hashes_running 1",
             "sigil_password_hashes_waiting 3",
+            "sigil_password_hashes_total 7",
+            "sigil_password_hashes_skipped_total 2",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
