@@ -23,7 +23,7 @@
 //! | 3 | [`reload`] | keeps a running server's key set current | `config`, `keys`, `telemetry` |
 //! | 4 | [`accounts`] | the domain: register, log in, refresh, authenticate, manage users and confidential clients | everything below |
 //! | 5 | [`http`] | routes, OpenAPI, bearer extractor, problem+json, middleware | everything below but `store` |
-//! | 5 | [`cli`] | `users create`, `clients …`, `keys …` | everything below but `http` |
+//! | 5 | [`cli`] | `users create\|promote`, `clients …`, `keys …` | everything below but `http` |
 //! | 6 | [`startup`] | wires it all into an [`Application`](startup::Application) | everything |
 //!
 //! Crypto, keys and storage know nothing about HTTP. Where does new code
@@ -68,7 +68,9 @@
 //!   tokens (`revocation`, `introspection`); input rules, scopes (built-in
 //!   and declared), the back-off against guessing (`throttle`); audit events.
 //! - [`password`] hashes with argon2id (`argon`) on a few dedicated
-//!   low-priority threads (`workers`) behind a bounded queue.
+//!   low-priority threads (`workers`) behind a bounded queue; a job keeps
+//!   its slot until it ran or was dropped because its caller left, and
+//!   every refusal costs what the dummy hash costs (`check`).
 //! - [`token`] issues and checks sigil's own tokens: access tokens signed with
 //!   the active key (`access`, over [`jose`]'s compact JWS and claims checks),
 //!   refresh tokens (`refresh`).

@@ -173,7 +173,7 @@ pub struct ServeArgs {
         value_parser = parse::at_least_one::<u32>
     )]
     pub address_free_registrations: u32,
-    /// Proxies whose X-Forwarded-For names the client: addresses and CIDR
+    /// Proxies whose X-Forwarded-For or Forwarded names the client: addresses and CIDR
     /// networks, comma-separated (default: none; the TCP peer is the client).
     #[arg(long, env = "SIGIL_TRUSTED_PROXIES", value_parser = TrustedProxies::parse)]
     pub trusted_proxies: Option<TrustedProxies>,

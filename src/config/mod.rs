@@ -112,7 +112,7 @@ pub struct Settings {
     pub hashing: HashingSettings,
     /// Back-off of failed logins and registrations.
     pub throttles: Throttles,
-    /// Proxies whose `X-Forwarded-For` names the client.
+    /// Proxies whose `X-Forwarded-For` or `Forwarded` names the client.
     pub trusted_proxies: TrustedProxies,
     /// Log format (used by the binary when it sets up logging).
     pub log_format: LogFormat,
