@@ -8,6 +8,8 @@
 //! headers good, wrong and malformed. No answer may be a 5xx; every error must
 //! be problem+json carrying its status, or on the OAuth 2.0 endpoints
 //! application/json with an `error` code as well (see `Harness::send`).
+//! Some requests are abandoned part-way, as a client that hangs up; no
+//! hashing slot may stay taken afterwards (see `Harness::abandon`).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -26,6 +28,9 @@ struct Case {
     content_type: ContentType,
     auth: Auth,
     body: Body,
+    /// `Some(n)`: the client hangs up after the request was polled `n`
+    /// times (a reset connection, a cancelled HTTP/2 stream).
+    abandon: Option<u8>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -395,5 +400,10 @@ fuzz_target!(|case: Case| {
     let request = request.body(body_bytes(&case.body, h));
     // Undocumented paths may answer HTML (/docs) or text; errors are checked
     // everywhere.
-    h.send(request, documented);
+    match case.abandon {
+        Some(polls) => h.abandon(request, polls),
+        None => {
+            h.send(request, documented);
+        }
+    }
 });

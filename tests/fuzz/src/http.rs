@@ -48,6 +48,8 @@ pub struct Harness {
     pub client_secret: String,
     /// An access token of the client (client credentials grant).
     pub client_token: String,
+    /// The app's password hasher, to see its slots after an abandoned request.
+    hasher: PasswordHasher,
 }
 
 /// What an answer looked like, for targets that want more checks.
@@ -70,7 +72,7 @@ impl Harness {
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        let (app, user_id, tokens, client) = runtime.block_on(async {
+        let (app, user_id, tokens, client, hasher) = runtime.block_on(async {
             let store = SqliteStore::connect("sqlite::memory:")
                 .await
                 .expect("an in-memory store");
@@ -93,7 +95,7 @@ impl Harness {
             let metrics = Arc::new(Metrics::new());
             let accounts = Accounts::new(
                 Arc::new(store),
-                hasher,
+                hasher.clone(),
                 tokens,
                 keyring.clone(),
                 Duration::from_secs(7 * 24 * 3600),
@@ -128,7 +130,7 @@ impl Harness {
                 tokens.push(login(&app, email).await);
             }
             let client = new_client(&app, &tokens[0].0).await;
-            (app, user.id, tokens, client)
+            (app, user.id, tokens, client, hasher)
         });
         let [(admin_token, _), (user_token, refresh_token)] =
             <[(String, String); 2]>::try_from(tokens).expect("two logins");
@@ -143,6 +145,31 @@ impl Harness {
             client_id,
             client_secret,
             client_token,
+            hasher,
+        }
+    }
+
+    /// Polls the request `polls` times, then drops it as a client that hangs
+    /// up would, and panics unless every hashing slot it took is given back
+    /// within a few seconds (a hash already handed to a worker finishes or
+    /// is skipped; nothing leaks).
+    pub fn abandon(&self, request: Request, polls: u8) {
+        self.runtime.block_on(async {
+            let mut answer = std::pin::pin!(self.app.get_response(request));
+            for _ in 0..polls {
+                if poll_once(answer.as_mut()).await {
+                    return;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while self.hasher.in_flight() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} hashing slots still taken 5 s after the client left",
+                self.hasher.in_flight()
+            );
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -297,4 +324,18 @@ async fn login(app: &BoxEndpoint<'static>, email: &str) -> (String, String) {
         .expect("a token response");
     let token = |name: &str| body[name].as_str().expect("a token").to_owned();
     (token("access_token"), token("refresh_token"))
+}
+
+/// Polls `future` once, then yields to the runtime; true when it finished.
+async fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> bool {
+    let mut future = Some(future);
+    let done = std::future::poll_fn(|cx| {
+        let future = future.take().expect("polled once");
+        std::task::Poll::Ready(future.poll(cx).is_ready())
+    })
+    .await;
+    if !done {
+        tokio::task::yield_now().await;
+    }
+    done
 }
