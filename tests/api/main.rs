@@ -118,7 +118,7 @@ per_backend! {
     both {
         accounts: [admin, concurrency, login, refresh, register, reuse_interval, sessions],
         clients: [support, admin_api, bad_input, client_auth, cli, grant],
-        abuse: [privileges, throttling],
+        abuse: [distributed, privileges, throttling],
         http: [requests],
         interop: [oauth_libraries],
         oauth: [client_auth_paths, errors, introspect, revoke],
