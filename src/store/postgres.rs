@@ -3,8 +3,8 @@
 //! All SQL and PostgreSQL-specific behaviour lives here and in the child
 //! modules: connecting and migrating (`connect`), the mapping of PostgreSQL
 //! errors onto [`StoreError`] (`convert`), the storage steps of refresh
-//! families (`families`), a user's sessions (`sessions`), failed logins
-//! (`throttle`), confidential clients (`clients`), and revoked access tokens
+//! families (`families`), a user's sessions (`sessions`), login attempts and
+//! the addresses accounts logged in from (`throttle`), confidential clients (`clients`), and revoked access tokens
 //! and the read-only look at a refresh token (`revocations`). Columns use
 //! native types, so values need no conversion. Several instances may share one
 //! database: uniqueness is left to unique indexes, and presenting a refresh

@@ -4,8 +4,8 @@
 //! connection settings (WAL, `synchronous=FULL`, foreign keys, busy timeout),
 //! the text encoding of ids and timestamps and the mapping of SQLite errors
 //! onto [`StoreError`] (`convert`), the storage steps of refresh families
-//! (`families`), a user's sessions (`sessions`), failed logins
-//! (`throttle`), confidential clients (`clients`), and revoked access tokens
+//! (`families`), a user's sessions (`sessions`), login attempts and the
+//! addresses accounts logged in from (`throttle`), confidential clients (`clients`), and revoked access tokens
 //! and the read-only look at a refresh token for introspection
 //! (`revocations`). Every write goes through one writer connection, and
 //! every writing transaction starts with `BEGIN IMMEDIATE`, so it holds the
