@@ -235,3 +235,23 @@ impl Drop for Unsettled<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::metrics::State;
+
+    #[test]
+    fn an_attempt_dropped_before_its_verdict_is_reported_as_abandoned_and_a_settled_one_is_not() {
+        let metrics = Metrics::new();
+
+        drop(Unsettled::new(&metrics, None));
+        Unsettled::new(&metrics, Some("192.0.2.7".parse().unwrap())).settle();
+
+        let text = metrics.render(State::default());
+        assert!(
+            text.contains("sigil_logins_failed_total{reason=\"abandoned\"} 1\n"),
+            "{text}"
+        );
+    }
+}
