@@ -1,22 +1,27 @@
 //! Logging in with a password, and the back-off around it: locks are checked
-//! before any hashing, and failures count against the email from this address
-//! and against the address.
+//! first, then the attempt is counted against the email from this address
+//! (and, from an address the account does not know, against the email from
+//! every such address) and against the address, all before any hashing; a
+//! success clears the email's counts and makes the address known.
 
 use std::net::IpAddr;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::throttle::{Charge, Counter, Taken};
 use super::{
     AccountError, Accounts, Field, FieldError, TokenPair, client_field, throttle, validate,
 };
 use crate::password::Verdict;
+use crate::telemetry::metrics::Metrics;
 
 impl Accounts {
     /// Checks email and password and starts a session, which keeps `client`
     /// and `user_agent` for the user's list of sessions. Unknown email, wrong
     /// password and disabled user cost the same and answer the same.
-    /// Failures count against the email from `client` and against `client`.
+    /// Every attempt that gets as far as the hasher has been counted first
+    /// (see [`throttle`]); a success clears the counts for the email.
     pub async fn login(
         &self,
         email: &str,
@@ -37,21 +42,32 @@ impl Accounts {
         if !errors.is_empty() {
             return Err(AccountError::Invalid(errors));
         }
-        // A lock is enforced before any hashing: it must cost the attacker
-        // time without costing us CPU.
-        let account_key = throttle::account_key(email, client);
-        let address_key = throttle::address_key(client);
-        if let Err(e) = self
-            .refuse_if_locked(&[&account_key, &address_key], Utc::now())
-            .await
-        {
-            if matches!(e, AccountError::Throttled { .. }) {
-                self.metrics.login_failed("throttled");
-            }
+        let now = Utc::now();
+        let charges = self.login_charges(email, client, now).await?;
+        let known_source = !charges.iter().any(|c| c.counter == Counter::AccountWide);
+        // Locks are enforced, and the attempt counted, before any hashing: a
+        // lock must cost the attacker time without costing us CPU, and an
+        // attempt whose client hangs up during the hash has still been
+        // counted. The reads first keep a flood of refused attempts off the
+        // database's writer.
+        let keys: Vec<&str> = charges.iter().map(|c| c.key.as_str()).collect();
+        if let Err(e) = self.refuse_if_locked(&keys, now).await {
+            self.count_throttled(&e);
             return Err(e);
         }
+        let started_locks = match throttle::take(self.store.as_ref(), &charges, now).await? {
+            Taken::Counted(started) => started,
+            Taken::Refused(until) => {
+                let e = AccountError::Throttled {
+                    retry_after: throttle::seconds_until(until, now),
+                };
+                self.count_throttled(&e);
+                return Err(e);
+            }
+        };
         let user = self.store.user_by_email(email.trim()).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        let unsettled = Unsettled::new(&self.metrics, client);
         let verdict = self
             .hasher
             .verify(
@@ -59,8 +75,9 @@ impl Accounts {
                 stored_hash,
                 user.as_ref().is_some_and(|u| !u.disabled),
             )
-            .await?;
-        let user = match (verdict, user) {
+            .await;
+        unsettled.settle();
+        let user = match (verdict?, user) {
             (Verdict::Match { upgraded_hash }, Some(user)) if !user.disabled => {
                 if let Some(hash) = upgraded_hash {
                     self.store.set_password_hash(user.id, &hash).await?;
@@ -75,25 +92,98 @@ impl Accounts {
                 let disabled = user.as_ref().is_some_and(|u| u.disabled);
                 tracing::info!(target: "audit", event = "login_failed", user_id = %user_id, client = %client_field(client), disabled);
                 self.metrics.login_failed("bad_credentials");
-                self.count_login_failure(&account_key, &address_key, &user_id, client)
-                    .await?;
+                for (counter, until) in &started_locks {
+                    tracing::warn!(target: "audit", event = "login_locked", lock = counter.as_str(), user_id = %user_id, client = %client_field(client), retry_after = throttle::seconds_until(*until, now), "repeated failed logins; further attempts wait");
+                }
                 return Err(AccountError::BadCredentials);
             }
         };
-        self.store.clear_throttle(&account_key).await?;
+        // A success clears the email's counts. The address's count only
+        // gives this attempt back: a success does not excuse a spray, but
+        // is no failure either (many users may share one address).
+        for charge in &charges {
+            if charge.counter == Counter::Address {
+                let started = started_locks
+                    .iter()
+                    .find_map(|(counter, until)| (*counter == Counter::Address).then_some(*until));
+                self.store
+                    .release_throttle_attempt(&charge.key, started)
+                    .await?;
+            } else {
+                self.store.clear_throttle(&charge.key).await?;
+            }
+        }
+        if client.is_some() {
+            let t = &self.throttles;
+            let forget_before = before(now, t.known_for);
+            let source = throttle::source(client);
+            self.store
+                .remember_login_source(user.id, &source, now, forget_before, t.known_addresses)
+                .await?;
+        }
         let granted = self
             .scopes
             .grant(&user.scopes, scope)
             .map_err(AccountError::UnknownScope)?;
-        tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id, client = %client_field(client));
+        tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id, client = %client_field(client), known_source);
         self.start_session(&user, granted, client, user_agent).await
+    }
+
+    /// The counters a login for `email` from `client` is charged to, those
+    /// of the source alone first: the email from this source, the source,
+    /// and, unless the account knows the source, the email from every
+    /// source it does not know. An unknown client address is never known.
+    async fn login_charges(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Charge<'_>>, AccountError> {
+        let t = &self.throttles;
+        let mut charges = vec![
+            Charge {
+                counter: Counter::Account,
+                policy: &t.account,
+                key: throttle::account_key(email, client),
+            },
+            Charge {
+                counter: Counter::Address,
+                policy: &t.address,
+                key: throttle::address_key(client),
+            },
+        ];
+        let known = match client {
+            Some(_) => {
+                let since = before(now, t.known_for);
+                let source = throttle::source(client);
+                self.store
+                    .is_known_login_source(email.trim(), &source, since)
+                    .await?
+            }
+            None => false,
+        };
+        if !known {
+            charges.push(Charge {
+                counter: Counter::AccountWide,
+                policy: &t.account_wide,
+                key: throttle::account_wide_key(email),
+            });
+        }
+        Ok(charges)
+    }
+
+    /// Counts a refused login in the metrics.
+    fn count_throttled(&self, e: &AccountError) {
+        if matches!(e, AccountError::Throttled { .. }) {
+            self.metrics.login_failed("throttled");
+        }
     }
 
     /// `Throttled` until the latest end among the running locks of `keys`.
     pub(super) async fn refuse_if_locked(
         &self,
         keys: &[&str],
-        now: chrono::DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<(), AccountError> {
         let mut latest = None;
         for key in keys {
@@ -108,26 +198,67 @@ impl Accounts {
             None => Ok(()),
         }
     }
+}
 
-    /// Counts a failed login against the email from this source and against
-    /// the source; logs when either starts a lock.
-    async fn count_login_failure(
-        &self,
-        account_key: &str,
-        address_key: &str,
-        user_id: &str,
-        client: Option<IpAddr>,
-    ) -> Result<(), AccountError> {
-        let now = Utc::now();
-        let store = self.store.as_ref();
-        for (scope, policy, key) in [
-            ("account", &self.throttles.account, account_key),
-            ("address", &self.throttles.address, address_key),
-        ] {
-            if let Some(until) = throttle::record(store, policy, key, now).await? {
-                tracing::warn!(target: "audit", event = "login_locked", lock = scope, user_id = %user_id, client = %client_field(client), retry_after = throttle::seconds_until(until, now), "repeated failed logins; further attempts wait");
-            }
+/// `now` minus `age`, but not before 1970 (which every backend can store).
+fn before(now: DateTime<Utc>, age: std::time::Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(age)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
+        .map_or(DateTime::UNIX_EPOCH, |t| t.max(DateTime::UNIX_EPOCH))
+}
+
+/// A counted attempt whose password check has not answered yet. If the
+/// login is dropped before (its client hung up), the attempt is reported
+/// as abandoned: in the audit log and as `reason="abandoned"` in
+/// `sigil_logins_failed_total`, which is how a flood of logins that hang up
+/// before their answer shows.
+struct Unsettled<'a> {
+    metrics: &'a Metrics,
+    client: Option<IpAddr>,
+    settled: bool,
+}
+
+impl<'a> Unsettled<'a> {
+    fn new(metrics: &'a Metrics, client: Option<IpAddr>) -> Self {
+        Unsettled {
+            metrics,
+            client,
+            settled: false,
         }
-        Ok(())
+    }
+
+    /// The check answered (a verdict, or an error of its own).
+    fn settle(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            tracing::info!(target: "audit", event = "login_abandoned", client = %client_field(self.client));
+            self.metrics.login_failed("abandoned");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::metrics::State;
+
+    #[test]
+    fn an_attempt_dropped_before_its_verdict_is_reported_as_abandoned_and_a_settled_one_is_not() {
+        let metrics = Metrics::new();
+
+        drop(Unsettled::new(&metrics, None));
+        Unsettled::new(&metrics, Some("192.0.2.7".parse().unwrap())).settle();
+
+        let text = metrics.render(State::default());
+        assert!(
+            text.contains("sigil_logins_failed_total{reason=\"abandoned\"} 1\n"),
+            "{text}"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Back-off against guessing and spraying, in four counters:
+//! Back-off against guessing and spraying, in five counters:
 //!
 //! - **account from an address**: after a few consecutive failed logins for
 //!   one email from one client address, logins for that email from that
@@ -6,12 +6,30 @@
 //!   failure, up to a ceiling; a successful login resets it. Keying on the
 //!   address too means an attacker cannot lock the real user out: the user,
 //!   elsewhere, is not behind the attacker's lock.
+//! - **account from unknown addresses**: one budget per email shared by
+//!   every address the account has not logged in from successfully (its
+//!   *known* addresses: the sources of its last few successful logins, for
+//!   months). Guesses spread over many addresses (a /48 holds 65,536 IPv6
+//!   sources) run into this one. A known address is not charged to it, so
+//!   the real user logging in from home or the office is not locked out by
+//!   an attack from elsewhere; from an address the account never used, the
+//!   user waits like the attacker while the budget is spent. A successful
+//!   login from an unknown address resets it.
 //! - **address**: failed logins from one address for any emails; a spray of
 //!   one password over many accounts runs into this one.
 //! - **registrations from an address**: every registration that reaches the
 //!   hasher counts, so one source cannot mint accounts (or burn CPU) without end.
 //! - **client authentications from an address**: an unknown client id, a
 //!   wrong secret or a disabled client, for any client ids.
+//!
+//! A login attempt is counted *before* its password is checked, on each of
+//! its counters, by one database statement per counter that refuses it
+//! instead while a lock runs, and sets the next lock itself when the count
+//! calls for one ([`take`]). So an attempt whose client hangs up during the
+//! hash has been counted all the same, and of many simultaneous guesses
+//! only the free ones get a verdict. A success clears the email's counts and
+//! gives the address its attempt back (many users may share an address);
+//! a failure, a hung-up client or a full hashing queue (503) leaves them.
 //!
 //! The counters live in the database, so events spread over several
 //! instances add up. Login keys use the lower-cased email whether or not an
@@ -25,7 +43,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 pub use crate::config::{ThrottlePolicy, Throttles};
-use crate::store::{Store, StoreError};
+use crate::store::{Attempt, Store, StoreError};
 
 /// The part of a client address that identifies a source: the whole IPv4
 /// address, or the /64 network of an IPv6 address (one subscriber usually
@@ -45,6 +63,12 @@ pub fn source(client: Option<IpAddr>) -> String {
 /// The key of failed logins for `email` from `client`.
 pub fn account_key(email: &str, client: Option<IpAddr>) -> String {
     format!("login:{}|{}", email.trim().to_lowercase(), source(client))
+}
+
+/// The key of failed logins for `email` from every address the account
+/// does not know.
+pub fn account_wide_key(email: &str) -> String {
+    format!("login-account:{}", email.trim().to_lowercase())
 }
 
 /// The key of failed logins from `client`.
@@ -84,6 +108,74 @@ pub async fn record(
     Ok(Some(until))
 }
 
+/// The login counters (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// One email from one address.
+    Account,
+    /// One email from every address the account does not know.
+    AccountWide,
+    /// One address, any emails.
+    Address,
+}
+
+impl Counter {
+    /// The counter's name in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Counter::Account => "account",
+            Counter::AccountWide => "account_wide",
+            Counter::Address => "address",
+        }
+    }
+}
+
+/// One counter an attempt is charged to.
+pub struct Charge<'a> {
+    /// Which counter.
+    pub counter: Counter,
+    /// How its locks grow.
+    pub policy: &'a ThrottlePolicy,
+    /// Its key.
+    pub key: String,
+}
+
+/// What [`take`] decided for an attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Counted on every counter; the locks this attempt started (counter
+    /// and end), which refuse the attempts after it.
+    Counted(Vec<(Counter, DateTime<Utc>)>),
+    /// A counter's lock runs until then.
+    Refused(DateTime<Utc>),
+}
+
+/// Counts one attempt on each of `charges`, in order, each unless its lock
+/// runs. A refusal stops there: the counters before it keep the attempt
+/// (only a race with another attempt gets that far, since callers check
+/// the locks first), which errs on the side of the counters. Charges
+/// private to the source should come first and shared ones last, so that
+/// such a race never costs a shared counter an attempt that was not checked.
+pub async fn take(
+    store: &dyn Store,
+    charges: &[Charge<'_>],
+    now: DateTime<Utc>,
+) -> Result<Taken, StoreError> {
+    let mut started = Vec::new();
+    for charge in charges {
+        match store
+            .take_throttle_attempt(&charge.key, now, charge.policy)
+            .await?
+        {
+            Attempt::Taken { locked_until, .. } => {
+                started.extend(locked_until.map(|until| (charge.counter, until)));
+            }
+            Attempt::Refused { until } => return Ok(Taken::Refused(until)),
+        }
+    }
+    Ok(Taken::Counted(started))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +186,10 @@ mod tests {
         assert_eq!(
             account_key(" Ada@Example.com ", ip),
             "login:ada@example.com|192.0.2.7"
+        );
+        assert_eq!(
+            account_wide_key(" Ada@Example.com "),
+            "login-account:ada@example.com"
         );
     }
 

@@ -241,6 +241,7 @@ impl ServeArgs {
         throttles.address.free_attempts = self.address_free_login_failures;
         throttles.registrations.free_attempts = self.address_free_registrations;
         throttles.account.max = self.login_max_backoff;
+        throttles.account_wide.max = self.login_max_backoff;
         throttles.address.max = self.login_max_backoff;
         throttles.clients.max = self.login_max_backoff;
         let bootstrap_admin = match (&self.bootstrap_admin_email, &self.bootstrap_admin_password) {

@@ -1,5 +1,5 @@
 //! The back-off settings: how many failures each counter allows and how long
-//! its locks grow. What the counters count, and when, is `accounts::throttle`.
+//! its locks grow, and which addresses an account knows as its own. What the counters count, and when, is `accounts::throttle`.
 
 use std::time::Duration;
 
@@ -38,6 +38,20 @@ impl ThrottlePolicy {
         let factor = 1u32.checked_shl(over.min(30)).unwrap_or(u32::MAX);
         Some(self.base.saturating_mul(factor).min(self.max))
     }
+
+    /// How many doublings of `base` reach `max`: past this many failures
+    /// over the free ones every lock is `max` (at most 62, so the doubling
+    /// fits a 64-bit count of microseconds). Lets a database compute
+    /// [`ThrottlePolicy::lock_for`] in the statement that counts.
+    pub fn doublings_to_max(&self) -> u32 {
+        let mut lock = self.base;
+        let mut doublings = 0;
+        while lock < self.max && doublings < 62 && !lock.is_zero() {
+            lock = lock.saturating_mul(2);
+            doublings += 1;
+        }
+        doublings
+    }
 }
 
 /// The back-off policies.
@@ -45,6 +59,17 @@ impl ThrottlePolicy {
 pub struct Throttles {
     /// Failed logins for one email from one address.
     pub account: ThrottlePolicy,
+    /// Failed logins for one email from every address the account does not
+    /// know, together: distributed guessing. An address is known to an
+    /// account when the account logged in from it successfully (one of its
+    /// last [`Throttles::known_addresses`], within [`Throttles::known_for`]);
+    /// a known address is charged only [`Throttles::account`].
+    pub account_wide: ThrottlePolicy,
+    /// The most addresses an account knows; a login from one more forgets
+    /// the one logged in from least recently.
+    pub known_addresses: u32,
+    /// An address not logged in from for this long is no longer known.
+    pub known_for: Duration,
     /// Failed logins from one address, for any emails.
     pub address: ThrottlePolicy,
     /// Registrations from one address.
@@ -58,6 +83,18 @@ impl Default for Throttles {
     fn default() -> Self {
         Throttles {
             account: ThrottlePolicy::default(),
+            // Shared by every address the user never logged in from, so one
+            // budget for all of them: 20 guesses, then waits of 1 s, 2 s, …
+            // up to 15 min (about a hundred guesses a day in all, however
+            // many addresses guess).
+            account_wide: ThrottlePolicy {
+                free_attempts: 20,
+                ..ThrottlePolicy::default()
+            },
+            // The sources of the last 10 successful logins, each for 90
+            // days after its latest.
+            known_addresses: 10,
+            known_for: Duration::from_secs(90 * 24 * 3600),
             // Shared by everyone behind one address (an office, a NAT), so
             // it forgets sooner: after an hour without failures.
             address: ThrottlePolicy {
@@ -88,6 +125,7 @@ impl Throttles {
     pub fn longest_window(&self) -> Duration {
         self.account
             .window
+            .max(self.account_wide.window)
             .max(self.address.window)
             .max(self.registrations.window)
             .max(self.clients.window)
@@ -107,5 +145,26 @@ mod tests {
         assert_eq!(p.lock_for(9), Some(Duration::from_secs(16)));
         assert_eq!(p.lock_for(40), Some(Duration::from_secs(900)));
         assert_eq!(p.lock_for(u32::MAX), Some(Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn doublings_to_max_is_where_the_lock_reaches_its_ceiling() {
+        let p = ThrottlePolicy::default();
+        // 1 s · 2^10 = 1024 s is the first past 900 s.
+        assert_eq!(p.doublings_to_max(), 10);
+        let over = p.free_attempts + p.doublings_to_max();
+        assert_eq!(p.lock_for(over), Some(p.max));
+        assert!(p.lock_for(over - 1) < Some(p.max));
+        let flat = ThrottlePolicy {
+            base: Duration::from_secs(60),
+            max: Duration::from_secs(60),
+            ..p
+        };
+        assert_eq!(flat.doublings_to_max(), 0);
+        let zero = ThrottlePolicy {
+            base: Duration::ZERO,
+            ..p
+        };
+        assert_eq!(zero.doublings_to_max(), 0);
     }
 }

@@ -15,6 +15,10 @@
 //! `refresh` module, over a few storage steps each backend supplies. A
 //! family is what a user sees as one *session* (one device, one login):
 //! [`Session`], listed and ended by the methods of the sessions block.
+//!
+//! Throttle counters are one row per key; a login attempt is counted, and
+//! any lock it earns set, by one statement before the password is checked
+//! ([`Store::take_throttle_attempt`], [`Attempt`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,6 +27,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+use crate::config::ThrottlePolicy;
 
 mod clients;
 mod migrate;
@@ -398,6 +404,114 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         previous_until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    // --- Login attempts (issue 12): an attempt is counted before its
+    // password is checked, and an account remembers the addresses it logged
+    // in from. SQL in each backend's `throttle` module.
+
+    /// Counts one attempt for the throttle `key` at `now`, unless a lock on
+    /// `key` is running then: [`Attempt::Refused`], and nothing changes.
+    /// Otherwise the attempt is [`Attempt::Taken`]: the run's count grows by
+    /// one (restarting at 1 after a quiet `policy.window`, as in
+    /// [`Store::record_throttle_event`]), and when `policy` locks after that
+    /// count ([`ThrottlePolicy::lock_for`]) the lock is set in the same
+    /// statement, so a concurrent attempt, on any instance, is refused by
+    /// it. One atomic statement: of many concurrent calls for one key, at
+    /// most `policy.free_attempts` are taken while no lock runs.
+    async fn take_throttle_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        policy: &ThrottlePolicy,
+    ) -> Result<Attempt, StoreError>;
+
+    /// Gives back one attempt taken on `key` (one that turned out not to
+    /// be a failure): the count drops by one, and the lock the attempt
+    /// started, `started_lock`, is lifted if it is still the running one.
+    /// Does nothing for an unknown key.
+    async fn release_throttle_attempt(
+        &self,
+        key: &str,
+        started_lock: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the account with `email` (any letter case) logged in
+    /// successfully from `source` at `since` or later (see
+    /// [`Store::remember_login_source`]); `false` for an unknown email.
+    async fn is_known_login_source(
+        &self,
+        email: &str,
+        source: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Remembers that `user_id` logged in from `source` at `now`, and
+    /// forgets the account's sources last used before `forget_before` and
+    /// all but its `keep` most recently used: what an account remembers
+    /// stays bounded. Only the source is kept (an address or network as
+    /// text), nothing of the password.
+    async fn remember_login_source(
+        &self,
+        user_id: Uuid,
+        source: &str,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+        keep: u32,
+    ) -> Result<(), StoreError>;
+}
+
+/// What [`Store::take_throttle_attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted; the attempt may go on.
+    Taken {
+        /// The attempts in the current run, this one included.
+        count: u32,
+        /// The lock this attempt started, if its count is past the free ones.
+        locked_until: Option<DateTime<Utc>>,
+    },
+    /// A lock runs until `until`; the attempt was not counted.
+    Refused {
+        /// The end of the running lock.
+        until: DateTime<Utc>,
+    },
+}
+
+/// A [`ThrottlePolicy`] as the plain numbers a backend's counting statement
+/// binds: the statement locks for `min(base · 2^min(count − free, doublings),
+/// max)` microseconds once `count ≥ free`, which is
+/// [`ThrottlePolicy::lock_for`]; `store::tests::throttle` checks that both
+/// backends agree with it.
+struct LockSchedule {
+    /// Failures allowed before the first lock.
+    free: i64,
+    /// The first lock, in microseconds.
+    base_us: i64,
+    /// The longest lock, in microseconds (at most about ten years, which
+    /// keeps every lock's end a storable timestamp).
+    max_us: i64,
+    /// Doublings of `base_us` past which every lock is `max_us`.
+    doublings: i64,
+    /// The earliest previous attempt that still continues the run.
+    window_start: DateTime<Utc>,
+}
+
+impl LockSchedule {
+    fn new(policy: &ThrottlePolicy, now: DateTime<Utc>) -> LockSchedule {
+        const TEN_YEARS_US: i64 = 10 * 366 * 24 * 3600 * 1_000_000;
+        let micros = |d: Duration| {
+            i64::try_from(d.as_micros())
+                .unwrap_or(i64::MAX)
+                .min(TEN_YEARS_US)
+        };
+        LockSchedule {
+            free: i64::from(policy.free_attempts),
+            base_us: micros(policy.base),
+            max_us: micros(policy.max),
+            doublings: i64::from(policy.doublings_to_max()),
+            window_start: failure_window_start(now, policy.window),
+        }
+    }
 }
 
 /// Most sessions [`Store::list_sessions`] returns.

@@ -4,8 +4,8 @@
 //! connection settings (WAL, `synchronous=FULL`, foreign keys, busy timeout),
 //! the text encoding of ids and timestamps and the mapping of SQLite errors
 //! onto [`StoreError`] (`convert`), the storage steps of refresh families
-//! (`families`), a user's sessions (`sessions`), failed logins
-//! (`throttle`), confidential clients (`clients`), and revoked access tokens
+//! (`families`), a user's sessions (`sessions`), login attempts and the
+//! addresses accounts logged in from (`throttle`), confidential clients (`clients`), and revoked access tokens
 //! and the read-only look at a refresh token for introspection
 //! (`revocations`). Every write goes through one writer connection, and
 //! every writing transaction starts with `BEGIN IMMEDIATE`, so it holds the
@@ -23,12 +23,14 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
+use crate::config::ThrottlePolicy;
+
 use super::migrate::{self, migrate_error};
 use super::refresh::{self, NewToken};
 use super::{
-    ADMIN_SCOPE, Client, ClientPatch, ClientWithSecrets, NewClient, NewUser, Purged,
-    RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError, Successor, User,
-    UserPatch, failure_window_start, is_enabled_admin,
+    ADMIN_SCOPE, Attempt, Client, ClientPatch, ClientWithSecrets, LockSchedule, NewClient, NewUser,
+    Purged, RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError,
+    Successor, User, UserPatch, failure_window_start, is_enabled_admin,
 };
 
 mod clients;
@@ -488,5 +490,45 @@ impl Store for SqliteStore {
         previous_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         clients::rotate_secret(&self.writer, id, new_hash, now, previous_until).await
+    }
+
+    // --- Login attempts (issue 12).
+
+    async fn take_throttle_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        policy: &ThrottlePolicy,
+    ) -> Result<Attempt, StoreError> {
+        let schedule = LockSchedule::new(policy, now);
+        throttle::take_attempt(&self.writer, &self.pool, key, now, &schedule).await
+    }
+
+    async fn release_throttle_attempt(
+        &self,
+        key: &str,
+        started_lock: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        throttle::release_attempt(&self.writer, key, started_lock).await
+    }
+
+    async fn is_known_login_source(
+        &self,
+        email: &str,
+        source: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        throttle::is_known_source(&self.pool, email, source, since).await
+    }
+
+    async fn remember_login_source(
+        &self,
+        user_id: Uuid,
+        source: &str,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+        keep: u32,
+    ) -> Result<(), StoreError> {
+        throttle::remember_source(&self.writer, user_id, source, now, forget_before, keep).await
     }
 }

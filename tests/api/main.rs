@@ -118,7 +118,7 @@ per_backend! {
     both {
         accounts: [admin, concurrency, login, refresh, register, reuse_interval, sessions],
         clients: [support, admin_api, bad_input, client_auth, cli, grant],
-        abuse: [abandoned, privileges, proxies, throttling],
+        abuse: [abandoned, distributed, privileges, proxies, throttling],
         http: [requests],
         interop: [oauth_libraries],
         oauth: [client_auth_paths, errors, introspect, revoke],

@@ -26,6 +26,7 @@ async fn app_with_max_backoff(max: Duration) -> Option<TestApp> {
     spawn_app_with(Options {
         tweak: Box::new(move |s| {
             s.throttles.account.max = max;
+            s.throttles.account_wide.max = max;
             s.throttles.address.max = max;
         }),
         ..Options::default()
@@ -182,6 +183,25 @@ async fn spraying_one_password_over_many_accounts_from_one_address_reaches_429()
         200,
         "the accounts themselves are not locked"
     );
+}
+
+#[tokio::test]
+async fn successful_logins_do_not_count_against_the_address_many_users_share() {
+    let Some(app) = spawn_app().await else { return };
+    let mut emails = Vec::new();
+    for _ in 0..3 {
+        emails.push(app.signed_up_user().await.0);
+    }
+    // Thirty successful logins from one address (an office behind one NAT),
+    // more than the address's 20 free failures.
+    for i in 0..30 {
+        let resp = app.login_form(&emails[i % 3], PASSWORD).await;
+        assert_eq!(resp.status(), 200, "login {i}");
+    }
+
+    let typo = app.login_form(&emails[0], "wrong password 123").await;
+
+    assert_eq!(typo.status(), 401, "a typo is checked, not refused");
 }
 
 #[tokio::test]
@@ -377,5 +397,192 @@ async fn without_trusted_proxies_x_forwarded_for_cannot_dodge_the_lock() {
         resp.status(),
         429,
         "the TCP peer is the client; the header is ignored"
+    );
+}
+
+/// The value of `sigil_logins_failed_total{reason="…"}` now (0 before the
+/// first such login).
+async fn logins_failed(app: &TestApp, reason: &str) -> u64 {
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let series = format!("sigil_logins_failed_total{{reason=\"{reason}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+/// What `read` returns once it has not changed for a second (at most 30 s).
+async fn settled<T, F, Fut>(read: F) -> T
+where
+    T: PartialEq,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut last = read().await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = read().await;
+        if now == last || std::time::Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// Sends a wrong-password `POST /auth/login` for `email` on a connection of
+/// its own and hangs up `after`, unless the answer came first: returns the
+/// status if it did.
+async fn login_and_hang_up(address: &str, email: &str, after: Duration) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let body = format!(
+        "username={}&password=wrong+password+123",
+        email.replace('@', "%40")
+    );
+    let request = format!(
+        "POST /auth/login HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    // Dropping the stream on timeout closes the connection mid-login.
+    match tokio::time::timeout(after, stream.read_exact(&mut head)).await {
+        Ok(Ok(_)) => std::str::from_utf8(&head[9..12]).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn five_hundred_abandoned_logins_from_one_address_are_counted_before_hashing_and_end_in_429()
+{
+    // Real argon2 cost, so a client that hangs up after 30 ms leaves while
+    // its password is being hashed. A first lock of a minute outlasts the
+    // attack, so the check afterwards meets a running lock.
+    let (free, concurrency, queue) = (5, 2, 8);
+    let Some(app) = spawn_app_with(Options {
+        tweak: Box::new(move |s| {
+            s.hashing.cost = sigil::config::Argon2Cost {
+                memory_kib: 19456,
+                iterations: 2,
+                parallelism: 1,
+            };
+            s.hashing.concurrency = concurrency;
+            s.hashing.queue = queue;
+            s.throttles.account.free_attempts = free;
+            s.throttles.account.base = Duration::from_secs(60);
+        }),
+        ..Options::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let (email, _, _) = app.signed_up_user().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let throttled_before = logins_failed(&app, "throttled").await;
+
+    let mut answered = Vec::new();
+    for _ in 0..10 {
+        let batch: Vec<_> = (0..50)
+            .map(|_| {
+                let (address, email) = (address.clone(), email.clone());
+                tokio::spawn(async move {
+                    login_and_hang_up(&address, &email, Duration::from_millis(30)).await
+                })
+            })
+            .collect();
+        for task in batch {
+            answered.push(task.await.unwrap());
+        }
+    }
+    // The server may still be working on logins whose clients left: wait
+    // until its counts stop moving.
+    let (refused, checked, abandoned) = settled(|| async {
+        (
+            logins_failed(&app, "throttled").await - throttled_before,
+            logins_failed(&app, "bad_credentials").await,
+            logins_failed(&app, "abandoned").await,
+        )
+    })
+    .await;
+    // Every attempt the throttle did not refuse may have been hashed (or
+    // shed with 503 by a full queue).
+    let not_refused = 500 - refused;
+    let after = app.login_form(&email, "wrong password 123").await;
+    let bound = u64::from(free) + queue as u64 + concurrency as u64;
+    assert!(
+        not_refused <= bound,
+        "{not_refused} of 500 abandoned logins were let past the throttle \
+         ({checked} checked, {abandoned} dropped while being checked); at most {bound}"
+    );
+    assert!(
+        checked + abandoned <= u64::from(free),
+        "{checked} checked and {abandoned} abandoned while being checked: only the free \
+         attempts get that far"
+    );
+    assert_eq!(
+        after.status(),
+        429,
+        "the address is locked for this account afterwards"
+    );
+    let early: Vec<_> = answered.iter().flatten().collect();
+    assert!(
+        early.iter().all(|s| matches!(s, 401 | 429)),
+        "answers before hanging up: {early:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_simultaneous_wrong_guesses_for_one_account_get_only_the_free_verdicts() {
+    // The default 5 free guesses; a first lock of a minute, so that no
+    // lock can run out while the hundred arrive.
+    let free = 5;
+    let Some(app) = spawn_app_with(Options {
+        tweak: Box::new(move |s| {
+            s.throttles.account.free_attempts = free;
+            s.throttles.account.base = Duration::from_secs(60);
+        }),
+        ..Options::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let (email, _, _) = app.signed_up_user().await;
+
+    let guesses: Vec<_> = (0..100)
+        .map(|_| {
+            let (client, url, email) = (app.client.clone(), app.url("/auth/login"), email.clone());
+            tokio::spawn(async move {
+                let resp = client
+                    .post(&url)
+                    .form(&[("username", email.as_str()), ("password", "wrong password 123")])
+                    .send()
+                    .await
+                    .unwrap();
+                resp.status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap());
+    }
+
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        checked,
+        free as usize,
+        "only the free guesses get a verdict, however many arrive at once \
+         ({throttled} got 429): {statuses:?}"
+    );
+    assert_eq!(throttled, 100 - checked, "the rest wait: {statuses:?}");
+    assert_eq!(
+        logins_failed(&app, "bad_credentials").await,
+        u64::from(free),
+        "password verifications"
     );
 }
