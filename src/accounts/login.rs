@@ -13,7 +13,7 @@ use super::throttle::{Charge, Counter, Taken};
 use super::{
     AccountError, Accounts, Field, FieldError, TokenPair, client_field, throttle, validate,
 };
-use crate::password::Verdict;
+use crate::password::{HashError, Verdict};
 use crate::telemetry::metrics::Metrics;
 
 impl Accounts {
@@ -77,6 +77,12 @@ impl Accounts {
             )
             .await;
         unsettled.settle();
+        if matches!(verdict, Err(HashError::Busy)) {
+            // No verdict was given, so no guess was made: the attempt goes
+            // back to every counter, or a real user retrying through a
+            // flood's 503s would run into a back-off they did not earn.
+            self.give_back(&charges, &started_locks).await?;
+        }
         let user = match (verdict?, user) {
             (Verdict::Match { upgraded_hash }, Some(user)) if !user.disabled => {
                 if let Some(hash) = upgraded_hash {
@@ -103,11 +109,7 @@ impl Accounts {
         // is no failure either (many users may share one address).
         for charge in &charges {
             if charge.counter == Counter::Address {
-                let started = started_locks
-                    .iter()
-                    .find_map(|(counter, until)| (*counter == Counter::Address).then_some(*until));
-                self.store
-                    .release_throttle_attempt(&charge.key, started)
+                self.give_back(std::slice::from_ref(charge), &started_locks)
                     .await?;
             } else {
                 self.store.clear_throttle(&charge.key).await?;
@@ -170,6 +172,24 @@ impl Accounts {
             });
         }
         Ok(charges)
+    }
+
+    /// Gives this attempt back to each of `charges`, lifting the locks it
+    /// started (`started`) if they still run.
+    async fn give_back(
+        &self,
+        charges: &[Charge<'_>],
+        started: &[(Counter, DateTime<Utc>)],
+    ) -> Result<(), AccountError> {
+        for charge in charges {
+            let lock = started
+                .iter()
+                .find_map(|(counter, until)| (*counter == charge.counter).then_some(*until));
+            self.store
+                .release_throttle_attempt(&charge.key, lock)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Counts a refused login in the metrics.

@@ -112,7 +112,7 @@ impl Metrics {
         let logins_failed = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "logins_failed",
-            "Logins refused: bad_credentials (unknown email, wrong password, disabled user) or throttled",
+            "Logins refused: bad_credentials (unknown email, wrong password, disabled user), throttled, or abandoned (the client left while its password was checked)",
             logins_failed.clone(),
         );
         let refresh_reuse = Counter::default();
@@ -198,7 +198,7 @@ impl Metrics {
         self.tokens_issued.get_or_create(&AlgLabels { alg }).inc();
     }
 
-    /// Counts a refused login; `reason` is `bad_credentials` or `throttled`.
+    /// Counts a refused login; `reason` is `bad_credentials`, `throttled` or `abandoned`.
     pub fn login_failed(&self, reason: &'static str) {
         self.logins_failed
             .get_or_create(&ReasonLabels { reason })

@@ -586,3 +586,51 @@ async fn a_hundred_simultaneous_wrong_guesses_for_one_account_get_only_the_free_
         "password verifications"
     );
 }
+
+#[tokio::test]
+async fn logins_refused_with_503_by_a_full_hashing_queue_do_not_count_toward_a_back_off() {
+    // One hash at a time, none waiting, and a cost that keeps the slot busy
+    // for a while, so the user's attempts meet a full queue.
+    let Some(app) = spawn_app_with(Options {
+        tweak: Box::new(|s| {
+            s.hashing.cost = sigil::config::Argon2Cost {
+                memory_kib: 64 * 1024,
+                iterations: 16,
+                parallelism: 1,
+            };
+            s.hashing.concurrency = 1;
+            s.hashing.queue = 0;
+        }),
+        ..Options::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let (email, _, _) = app.signed_up_user().await;
+
+    // Someone else's registration holds the one slot while the user, with
+    // the right password, tries ten times: more than the free attempts.
+    let someone_else = unique_email();
+    let hold = app.register(&someone_else);
+    let attempts = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut statuses = Vec::new();
+        for _ in 0..10 {
+            statuses.push(app.login_form(&email, PASSWORD).await.status().as_u16());
+        }
+        statuses
+    };
+    let (_, statuses) = tokio::join!(hold, attempts);
+    assert!(
+        !statuses.contains(&200),
+        "the slot was free too soon for this test to mean anything: {statuses:?}"
+    );
+    assert!(
+        !statuses.contains(&429),
+        "a 503 gave no verdict, so it must not start a back-off: {statuses:?}"
+    );
+
+    let resp = app.login_form(&email, PASSWORD).await;
+    assert_eq!(resp.status(), 200, "the user logs in once the queue is free");
+}
