@@ -48,6 +48,11 @@ pub(crate) const SQLITE: EmbeddedMigrations = EmbeddedMigrations(&[
         description: "revoked access",
         sql: include_str!("migrations/sqlite/0005_revoked_access.sql"),
     },
+    EmbeddedMigration {
+        version: 7,
+        description: "spent refresh tokens",
+        sql: include_str!("migrations/sqlite/0007_spent_refresh_tokens.sql"),
+    },
 ]);
 
 /// The PostgreSQL schema, oldest first.
@@ -76,6 +81,11 @@ pub(crate) const POSTGRES: EmbeddedMigrations = EmbeddedMigrations(&[
         version: 5,
         description: "revoked access",
         sql: include_str!("migrations/postgres/0005_revoked_access.sql"),
+    },
+    EmbeddedMigration {
+        version: 7,
+        description: "spent refresh tokens",
+        sql: include_str!("migrations/postgres/0007_spent_refresh_tokens.sql"),
     },
 ]);
 
