@@ -87,7 +87,7 @@ use super::{RefreshTokenState, StoreError};
 /// used-up token's row is kept this long past the token's expiry, so that an
 /// instance whose clock lags by as much still finds the row it would decide
 /// on (see the module docs).
-pub(super) const CLOCK_ALLOWANCE: TimeDelta = TimeDelta::seconds(5);
+pub(super) const CLOCK_ALLOWANCE: TimeDelta = TimeDelta::seconds(2);
 
 /// A successor refresh token sealed under a key that only the token it
 /// replaced yields. Opaque bytes to the store; `Debug` prints `<redacted>`.

@@ -52,10 +52,10 @@ async fn a_chain_keeps_the_used_tokens_of_the_last_lifetime_and_only_those(store
     }
 
     // Token i (i ≥ 1) was made at second i - 1 and expired at i - 1 + TTL;
-    // at the last rotation, those expired over the allowance (5 s) ago are
+    // at the last rotation, those expired over the allowance (2 s) ago are
     // gone, and all the others, used or not, are kept.
     let expected: Vec<usize> = (1..=STEPS)
-        .filter(|i| (*i as i64 - 1) + 10 + 5 >= STEPS as i64 - 1)
+        .filter(|i| (*i as i64 - 1) + 10 + 2 >= STEPS as i64 - 1)
         .collect();
     assert_eq!(kept, expected, "tokens held after {STEPS} rotations");
     assert!(held(&store, &token(0)).await, "t0 has not expired");

@@ -101,7 +101,7 @@ async fn many_refreshes_of_one_chain_keep_only_the_rows_of_the_last_token_lifeti
     // the allowance for clocks of other instances, and a second of slack for
     // the moment of the count), not the whole chain.
     let elapsed = started.elapsed();
-    let window = TTL + Duration::from_secs(5) + Duration::from_secs(1);
+    let window = TTL + Duration::from_secs(2) + Duration::from_secs(1);
     let end = Instant::now();
     let recent = done_at
         .iter()
