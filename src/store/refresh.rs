@@ -67,8 +67,9 @@
 //!
 //! The sealed successor is only ever opened by a repeat, and a repeat needs
 //! the successor unused: once the successor is used up in turn, its sealed
-//! copy on the previous row is dropped, so the database keeps at most one
-//! sealed successor per family.
+//! copy on the previous row is dropped, so the database keeps one sealed
+//! successor per family (on PostgreSQL, rarely one more for a while, when
+//! the row was held by another transaction at that moment).
 //!
 //! The functions here ([`rotate`], [`revoke_family_of`], [`start_family`])
 //! are what the backends' [`Store`](super::Store) methods of the same purpose
