@@ -215,6 +215,7 @@ async fn purge_periodically(accounts: Accounts) {
                 refresh_families = purged.refresh_families,
                 throttle_rows = purged.throttle_rows,
                 revoked_access_tokens = purged.revoked_access_tokens,
+                spent_refresh_tokens = purged.spent_refresh_tokens,
                 "purged expired refresh families, quiet throttle counters and expired revocations"
             ),
             Ok(_) => {}

@@ -53,6 +53,11 @@ pub(crate) const SQLITE: EmbeddedMigrations = EmbeddedMigrations(&[
         description: "login sources",
         sql: include_str!("migrations/sqlite/0006_login_sources.sql"),
     },
+    EmbeddedMigration {
+        version: 7,
+        description: "spent refresh tokens",
+        sql: include_str!("migrations/sqlite/0007_spent_refresh_tokens.sql"),
+    },
 ]);
 
 /// The PostgreSQL schema, oldest first.
@@ -86,6 +91,11 @@ pub(crate) const POSTGRES: EmbeddedMigrations = EmbeddedMigrations(&[
         version: 6,
         description: "login sources",
         sql: include_str!("migrations/postgres/0006_login_sources.sql"),
+    },
+    EmbeddedMigration {
+        version: 7,
+        description: "spent refresh tokens",
+        sql: include_str!("migrations/postgres/0007_spent_refresh_tokens.sql"),
     },
 ]);
 

@@ -125,6 +125,9 @@ pub struct Purged {
     pub throttle_rows: u64,
     /// Revoked access tokens past their own expiry.
     pub revoked_access_tokens: u64,
+    /// Used-up refresh tokens of live families past their own expiry, which
+    /// no presentation can tell from unknown ones any more.
+    pub spent_refresh_tokens: u64,
 }
 
 /// A stored refresh token as introspection sees it: read without being used
@@ -295,8 +298,10 @@ pub trait Store: Send + Sync + 'static {
     /// every token expired before `expired_before` (callers leave a margin
     /// before now, so no refresh in flight loses its family), and throttle
     /// rows whose last event is older than `quiet_since` and whose lock (if
-    /// any) ended by `now`, and revoked access tokens that expired before
-    /// `expired_before`. Without this the tables would grow with every
+    /// any) ended by `now`, revoked access tokens that expired before
+    /// `expired_before`, and used-up refresh tokens of live families that
+    /// expired before `expired_before` and whose successor is used up too
+    /// (`refresh`'s module docs say why those can go). Without this the tables would grow with every
     /// login and every sprayed email for ever.
     async fn purge_expired(
         &self,

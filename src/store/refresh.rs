@@ -10,8 +10,8 @@
 //! | is not stored                                 | [`RefreshOutcome::Unknown`]    |
 //! | has a revoked family, or a disabled owner     | [`RefreshOutcome::Revoked`]    |
 //! | was used up less than the reuse interval ago, and its successor is still unused | [`RefreshOutcome::Repeated`]: the same successor, sealed, handed back |
+//! | is past its expiry (used up or not)           | [`RefreshOutcome::Expired`]    |
 //! | was used up before, otherwise (theft or a replay) | [`RefreshOutcome::Reused`]: the whole family is revoked |
-//! | is past its expiry                            | [`RefreshOutcome::Expired`]    |
 //! | is none of that                               | [`RefreshOutcome::Rotated`]: used up, successor stored |
 //!
 //! # The reuse interval
@@ -39,6 +39,38 @@
 //! others repeat, after it the next sees a used-up token and revokes the
 //! family and the rest find the family revoked.
 //!
+//! # Unknown tokens never reach the writer
+//!
+//! Before any of that, the backends read the presented token on a reader
+//! (no transaction, no lock; [`Store::refresh_token_state`](super::Store::refresh_token_state)),
+//! and [`settled_by_reading`] answers what needs no write and cannot be
+//! changed by one: a token that is not stored (anyone can make up a
+//! well-formed one, and a flood of them must not queue on SQLite's one
+//! writer), a revoked family, an unused token past its expiry. Everything
+//! else is decided again, from scratch, inside the write transaction.
+//!
+//! # What is kept of a used-up token, and for how long
+//!
+//! A used-up token's row is what detects theft: when a thief refreshes a
+//! stolen token first, the legitimate client's later presentation of that
+//! same token is reuse and ends the thief's family too. So the row is kept
+//! for as long as presenting it can still do that: until the token's own
+//! expiry. From then on the answer is [`RefreshOutcome::Expired`], the same
+//! as for any expired token, so the row can go without changing an answer:
+//! each rotation deletes the used-up rows of its family that expired more
+//! than [`CLOCK_ALLOWANCE`] ago (so that an instance whose clock lags a
+//! little still finds what it would decide on) and whose successor is used
+//! up too (so no repeat can need them), and `purge_expired` does the same
+//! for every family. A family refreshed `r` times per token lifetime thus
+//! keeps about `r` rows, however long it lives; keeping fewer would give up
+//! theft detection for tokens that have not expired yet.
+//!
+//! The sealed successor is only ever opened by a repeat, and a repeat needs
+//! the successor unused: once the successor is used up in turn, its sealed
+//! copy on the previous row is dropped, so the database keeps one sealed
+//! successor per family (on PostgreSQL, rarely one more for a while, when
+//! the row was held by another transaction at that moment).
+//!
 //! The functions here ([`rotate`], [`revoke_family_of`], [`start_family`])
 //! are what the backends' [`Store`](super::Store) methods of the same purpose
 //! call; they never see SQL, and the backends never decide.
@@ -50,7 +82,13 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{RefreshTokenState, StoreError};
+
+/// How far apart the clocks of instances sharing one database may be. A
+/// used-up token's row is kept this long past the token's expiry, so that an
+/// instance whose clock lags by as much still finds the row it would decide
+/// on (see the module docs).
+pub(super) const CLOCK_ALLOWANCE: TimeDelta = TimeDelta::seconds(2);
 
 /// A successor refresh token sealed under a key that only the token it
 /// replaced yields. Opaque bytes to the store; `Debug` prints `<redacted>`.
@@ -225,6 +263,25 @@ pub(super) trait FamilyWrite: Send + Sized {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Drops the sealed copy of the token `token_id` from the row of the
+    /// token it replaced, now that `token_id` is used up: a repeat of that
+    /// older token can no longer succeed. A row that another transaction
+    /// holds may be skipped (no waiting on it); its copy then stays, unused.
+    fn drop_sealed_copy_of(
+        &mut self,
+        token_id: Uuid,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the used-up tokens of `family_id` that expired before
+    /// `expired_before` and whose successor is not unused (used up in turn,
+    /// or gone); returns how many. Rows another transaction holds may be
+    /// skipped (no waiting on them) and are deleted another time.
+    fn delete_spent(
+        &mut self,
+        family_id: Uuid,
+        expired_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Records that the family was used (refreshed) at `now`.
     fn touch_family(
         &mut self,
@@ -264,10 +321,11 @@ pub(super) enum Verdict {
 /// The policy: what presenting `token` at `now` does, repeats being allowed
 /// for `reuse_interval` after a token was used up (zero: never).
 ///
-/// The order matters: a revoked family stays revoked whatever its token, and
-/// a used-up token presented again is reuse even once it has expired (an
-/// attacker replaying an old token must still end the family) unless it is a
-/// repeat, which depends on its successor, not on its own expiry.
+/// The order matters: a revoked family stays revoked whatever its token; a
+/// repeat depends on the successor, not on the presented token's own expiry;
+/// past its expiry a token is expired whether it was used up or not, which
+/// is what lets its row go then (see the module docs); before it, a used-up
+/// token presented again is reuse.
 pub(super) fn verdict(
     token: &StoredToken,
     now: DateTime<Utc>,
@@ -280,6 +338,8 @@ pub(super) fn verdict(
     } else if let Some(used_at) = token.used_at {
         if is_repeat(token, used_at, now, reuse_interval) {
             Verdict::Repeat
+        } else if token.expires_at <= now {
+            Verdict::Expired
         } else {
             Verdict::Reused
         }
@@ -287,6 +347,28 @@ pub(super) fn verdict(
         Verdict::Expired
     } else {
         Verdict::Rotate
+    }
+}
+
+/// What presenting a token does, if a read of it on a reader (`seen`,
+/// `None` when no token has that hash) already settles it: unknown, revoked,
+/// or unused and expired. None of these writes anything, and no write can
+/// undo them (a family is never unrevoked, an expiry never moves), so the
+/// answer holds at the moment of the read. `None`: it takes the write
+/// transaction, which decides again from what it reads.
+pub(super) fn settled_by_reading(
+    seen: Option<&RefreshTokenState>,
+    now: DateTime<Utc>,
+) -> Option<RefreshOutcome> {
+    let Some(seen) = seen else {
+        return Some(RefreshOutcome::Unknown);
+    };
+    if seen.family_revoked || seen.owner_disabled {
+        Some(RefreshOutcome::Revoked)
+    } else if !seen.used && seen.expires_at <= now {
+        Some(RefreshOutcome::Expired)
+    } else {
+        None
     }
 }
 
@@ -313,16 +395,22 @@ fn is_repeat(
         && successor.expires_at > now
 }
 
-/// Presents the token with hash `presented` at `now` on the open transaction
-/// `tx`: applies [`verdict`] and ends the transaction. See
-/// [`Store::rotate_refresh`](super::Store::rotate_refresh).
+/// Presents the token with hash `presented` at `now`: answers from `seen`
+/// (the token as a reader saw it) when [`settled_by_reading`] can, otherwise
+/// awaits `begin` for a write transaction, applies [`verdict`] and ends the
+/// transaction. See [`Store::rotate_refresh`](super::Store::rotate_refresh).
 pub(super) async fn rotate<W: FamilyWrite>(
-    mut tx: W,
+    seen: Option<RefreshTokenState>,
+    begin: impl Future<Output = Result<W, StoreError>> + Send,
     presented: &[u8],
     successor: Successor<'_>,
     now: DateTime<Utc>,
     reuse_interval: Duration,
 ) -> Result<RefreshOutcome, StoreError> {
+    if let Some(outcome) = settled_by_reading(seen.as_ref(), now) {
+        return Ok(outcome);
+    }
+    let mut tx = begin.await?;
     let Some(token) = tx.find_token(presented).await? else {
         tx.rollback().await?;
         return Ok(RefreshOutcome::Unknown);
@@ -370,6 +458,9 @@ pub(super) async fn rotate<W: FamilyWrite>(
                 .await?
             {
                 tx.touch_family(token.family_id, now).await?;
+                tx.drop_sealed_copy_of(token.id).await?;
+                tx.delete_spent(token.family_id, now - CLOCK_ALLOWANCE)
+                    .await?;
                 tx.commit().await?;
                 Ok(RefreshOutcome::Rotated {
                     user_id: token.user_id,
@@ -386,13 +477,22 @@ pub(super) async fn rotate<W: FamilyWrite>(
 }
 
 /// Revokes the family of the token with hash `presented` (logout); `false`
-/// if no such token is stored. See
+/// if no such token is stored. `seen` is the token as a reader saw it: an
+/// unknown token, or one whose family is already revoked, is answered from
+/// it without awaiting `begin` (the write transaction). See
 /// [`Store::revoke_family_of`](super::Store::revoke_family_of).
 pub(super) async fn revoke_family_of<W: FamilyWrite>(
-    mut tx: W,
+    seen: Option<RefreshTokenState>,
+    begin: impl Future<Output = Result<W, StoreError>> + Send,
     presented: &[u8],
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    match seen {
+        None => return Ok(false),
+        Some(seen) if seen.family_revoked => return Ok(true),
+        Some(_) => {}
+    }
+    let mut tx = begin.await?;
     let Some(token) = tx.find_token(presented).await? else {
         tx.rollback().await?;
         return Ok(false);

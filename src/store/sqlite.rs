@@ -338,8 +338,9 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         reuse_interval: Duration,
     ) -> Result<RefreshOutcome, StoreError> {
-        let tx = self.begin_family().await?;
-        refresh::rotate(tx, token_hash, successor, now, reuse_interval).await
+        let seen = self.refresh_token_state(token_hash).await?;
+        let begin = self.begin_family();
+        refresh::rotate(seen, begin, token_hash, successor, now, reuse_interval).await
     }
 
     async fn revoke_family_of(
@@ -347,7 +348,8 @@ impl Store for SqliteStore {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        refresh::revoke_family_of(self.begin_family().await?, token_hash, now).await
+        let seen = self.refresh_token_state(token_hash).await?;
+        refresh::revoke_family_of(seen, self.begin_family(), token_hash, now).await
     }
 
     async fn revoke_user_families(
@@ -393,6 +395,7 @@ impl Store for SqliteStore {
         let purged = throttle::purge(&self.writer, expired_before, now, quiet_since).await?;
         Ok(Purged {
             revoked_access_tokens: revocations::purge(&self.writer, expired_before).await?,
+            spent_refresh_tokens: families::purge_spent(&self.writer, expired_before).await?,
             ..purged
         })
     }

@@ -116,7 +116,7 @@ macro_rules! per_backend {
 
 per_backend! {
     both {
-        accounts: [admin, concurrency, login, refresh, register, reuse_interval, sessions],
+        accounts: [admin, concurrency, login, refresh, refresh_storage, register, reuse_interval, sessions],
         clients: [support, admin_api, bad_input, client_auth, cli, grant],
         abuse: [abandoned, distributed, privileges, proxies, throttling],
         http: [requests],

@@ -8,10 +8,20 @@
 //! A logout, a disabling of the owner, the end of a session and a
 //! presentation of any other token of the family queue on the family's row
 //! the same way, so the successor a repeat reads is never being used up at
-//! that moment.
+//! that moment. Only presentations the policy cannot settle from a plain
+//! read of the token get here (`refresh::settled_by_reading`), so made-up
+//! tokens take no lock at all.
+//!
+//! The spent rows of a family (used up, expired, successor used up too) are
+//! deleted as the family rotates ([`FamilyWrite::delete_spent`]) and of
+//! every family by [`purge_spent`]. Both, and the dropping of a sealed copy,
+//! skip rows another transaction holds (`FOR UPDATE SKIP LOCKED`) rather
+//! than wait: a presentation of an old token locks its row before its
+//! family's, the reverse of a rotation's order here, and waiting would risk a
+//! deadlock. What is skipped is done another time.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
@@ -20,6 +30,24 @@ use crate::store::StoreError;
 use crate::store::refresh::{
     FamilyWrite, NewToken, SealedSuccessor, SessionOrigin, StoredSuccessor, StoredToken,
 };
+
+/// The `SELECT` of the ids of spent `refresh_tokens t` rows at the time
+/// `$1` (used up, expired by then, and not waiting for a repeat: the
+/// successor is not unused), locked unless another transaction holds them,
+/// followed by the rest of the query. Presenting such a token can only be
+/// answered as expired (`refresh::verdict`), the same as a token the
+/// database does not hold.
+macro_rules! spent_ids {
+    ($rest:literal) => {
+        concat!(
+            "SELECT t.id FROM refresh_tokens t WHERE t.used_at IS NOT NULL \
+             AND t.expires_at < $1 AND NOT EXISTS (SELECT 1 FROM refresh_tokens s \
+             WHERE s.id = t.successor_id AND s.used_at IS NULL) ",
+            $rest,
+            " FOR UPDATE OF t SKIP LOCKED"
+        )
+    };
+}
 
 /// An open transaction on refresh families.
 pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Postgres>);
@@ -127,6 +155,38 @@ impl FamilyWrite for FamilyTransaction {
         Ok(true)
     }
 
+    async fn drop_sealed_copy_of(&mut self, token_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET sealed_successor = NULL WHERE id IN \
+             (SELECT id FROM refresh_tokens WHERE successor_id = $1 \
+              AND sealed_successor IS NOT NULL FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(token_id)
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn delete_spent(
+        &mut self,
+        family_id: Uuid,
+        expired_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(concat!(
+            "DELETE FROM refresh_tokens WHERE id IN (",
+            spent_ids!("AND t.family_id = $2"),
+            ")"
+        ))
+        .bind(expired_before)
+        .bind(family_id)
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?
+        .rows_affected();
+        Ok(deleted)
+    }
+
     async fn touch_family(
         &mut self,
         family_id: Uuid,
@@ -228,4 +288,23 @@ pub(super) async fn revoke_families_of_user(
     .await
     .map_err(classify)?;
     Ok(())
+}
+
+/// Deletes the spent tokens of every family (see [`FamilyWrite::delete_spent`])
+/// that expired before `expired_before`; returns how many.
+pub(super) async fn purge_spent(
+    pool: &PgPool,
+    expired_before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let deleted = sqlx::query(concat!(
+        "DELETE FROM refresh_tokens WHERE id IN (",
+        spent_ids!(""),
+        ")"
+    ))
+    .bind(expired_before)
+    .execute(pool)
+    .await
+    .map_err(classify)?
+    .rows_affected();
+    Ok(deleted)
 }

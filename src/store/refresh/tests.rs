@@ -55,14 +55,65 @@ fn a_token_is_expired_from_the_instant_of_its_expiry() {
 }
 
 #[test]
-fn a_used_up_token_is_reuse_even_after_it_expired() {
+fn a_used_up_token_is_reuse_until_its_own_expiry_and_expired_from_then_on() {
+    // Its row goes once it has expired (see `delete_spent`): the answer must
+    // not depend on whether it has gone yet.
     let now = Utc::now();
     let token = StoredToken {
         used_at: Some(now - TimeDelta::days(2)),
-        expires_at: now - TimeDelta::days(1),
+        expires_at: now,
         ..fresh_token(now)
     };
-    assert_eq!(verdict(&token, now, INTERVAL), Verdict::Reused);
+    assert_eq!(verdict(&token, now, INTERVAL), Verdict::Expired);
+    let just_before = now - TimeDelta::microseconds(1);
+    assert_eq!(verdict(&token, just_before, INTERVAL), Verdict::Reused);
+}
+
+#[test]
+fn a_repeat_within_the_interval_still_works_just_past_the_presented_tokens_expiry() {
+    let now = Utc::now();
+    let token = StoredToken {
+        expires_at: now - TimeDelta::seconds(1),
+        ..used_token(now, TimeDelta::seconds(2))
+    };
+    assert_eq!(verdict(&token, now, INTERVAL), Verdict::Repeat);
+}
+
+#[test]
+fn a_reader_settles_unknown_revoked_and_unused_expired_tokens_and_nothing_else() {
+    let now = Utc::now();
+    let state = |used: bool, expires_at, family_revoked, owner_disabled| RefreshTokenState {
+        user_id: Uuid::new_v4(),
+        family_id: Uuid::new_v4(),
+        scope: "read".to_owned(),
+        created_at: now - TimeDelta::days(1),
+        expires_at,
+        used,
+        family_revoked,
+        owner_disabled,
+    };
+    let live = now + TimeDelta::days(1);
+    assert_eq!(settled_by_reading(None, now), Some(RefreshOutcome::Unknown));
+    for used in [false, true] {
+        for (revoked, disabled) in [(true, false), (false, true)] {
+            assert_eq!(
+                settled_by_reading(Some(&state(used, live, revoked, disabled)), now),
+                Some(RefreshOutcome::Revoked)
+            );
+        }
+    }
+    assert_eq!(
+        settled_by_reading(Some(&state(false, now, false, false)), now),
+        Some(RefreshOutcome::Expired)
+    );
+    // These take the write transaction: a rotation, a repeat, reuse, or (a
+    // used-up token past its expiry) possibly a repeat.
+    for (used, expires_at) in [(false, live), (true, live), (true, now)] {
+        assert_eq!(
+            settled_by_reading(Some(&state(used, expires_at, false, false)), now),
+            None
+        );
+    }
 }
 
 #[test]

@@ -5,9 +5,17 @@
 //! writer connection: it holds the database's write lock from its first read,
 //! so the rows [`FamilyWrite::find_token`] reads (the presented token, its
 //! family, and the successor it was used up for) cannot change under it.
+//! Only presentations the policy cannot settle from a reader's look at the
+//! token get here (`refresh::settled_by_reading`), so made-up tokens never
+//! queue on the writer.
+//!
+//! The spent rows of a family (used up, expired, successor used up too) are
+//! deleted as the family rotates ([`FamilyWrite::delete_spent`], through the
+//! index on `(family_id, expires_at)`, so only expired rows are visited), and
+//! of every family by [`purge_spent`].
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteConnection;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
@@ -16,6 +24,19 @@ use crate::store::StoreError;
 use crate::store::refresh::{
     FamilyWrite, NewToken, SealedSuccessor, SessionOrigin, StoredSuccessor, StoredToken,
 };
+
+/// The condition on a `refresh_tokens` row that makes it spent at the time
+/// bound (next) as `expired_before`: used up, expired by then, and not
+/// waiting for a repeat (its successor is not unused). Presenting it can
+/// only be answered as expired (`refresh::verdict`), the same as a token the
+/// database does not hold.
+macro_rules! spent {
+    () => {
+        "refresh_tokens.used_at IS NOT NULL AND refresh_tokens.expires_at < ? \
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens s \
+         WHERE s.id = refresh_tokens.successor_id AND s.used_at IS NULL)"
+    };
+}
 
 /// An open write transaction on refresh families.
 pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Sqlite>);
@@ -122,6 +143,38 @@ impl FamilyWrite for FamilyTransaction {
         Ok(true)
     }
 
+    async fn drop_sealed_copy_of(&mut self, token_id: Uuid) -> Result<(), StoreError> {
+        // `sealed_successor IS NOT NULL` lets SQLite use the partial index on
+        // `successor_id`, which holds about one row per family.
+        sqlx::query(
+            "UPDATE refresh_tokens SET sealed_successor = NULL \
+             WHERE successor_id = ? AND sealed_successor IS NOT NULL",
+        )
+        .bind(token_id.to_string())
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn delete_spent(
+        &mut self,
+        family_id: Uuid,
+        expired_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(concat!(
+            "DELETE FROM refresh_tokens WHERE family_id = ? AND ",
+            spent!()
+        ))
+        .bind(family_id.to_string())
+        .bind(ts(expired_before))
+        .execute(&mut *self.0)
+        .await
+        .map_err(classify)?
+        .rows_affected();
+        Ok(deleted)
+    }
+
     async fn touch_family(
         &mut self,
         family_id: Uuid,
@@ -225,4 +278,19 @@ pub(super) async fn revoke_families_of_user(
     .await
     .map_err(classify)?;
     Ok(())
+}
+
+/// Deletes the spent tokens of every family (see [`FamilyWrite::delete_spent`])
+/// that expired before `expired_before`; returns how many.
+pub(super) async fn purge_spent(
+    writer: &SqlitePool,
+    expired_before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let deleted = sqlx::query(concat!("DELETE FROM refresh_tokens WHERE ", spent!()))
+        .bind(ts(expired_before))
+        .execute(writer)
+        .await
+        .map_err(classify)?
+        .rows_affected();
+    Ok(deleted)
 }

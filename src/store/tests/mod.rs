@@ -59,6 +59,7 @@ mod refresh;
 mod repeat;
 mod revocations;
 mod sessions;
+mod spent;
 mod throttle;
 mod users;
 
