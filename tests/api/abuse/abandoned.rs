@@ -26,16 +26,8 @@ const PATIENCE: Duration = Duration::from_millis(50);
 /// not all at one instant.
 const STAGGER: Duration = Duration::from_millis(1);
 
-/// One sample of the server's `/metrics` (0 when absent).
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app.get("/metrics", None).await.text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 async fn hashes_computed(app: &TestApp) -> u64 {
-    metric(app, "sigil_password_hashes_total").await as u64
+    app.metric("sigil_password_hashes_total").await as u64
 }
 
 /// The flood over HTTP/1.1, one connection per login: how many logins
@@ -259,10 +251,10 @@ async fn flood_then_log_in(hang_up: HangUp) {
     };
     let at_the_end = hashes_computed(&app).await;
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut waiting = metric(&app, "sigil_password_hashes_waiting").await;
+    let mut waiting = app.metric("sigil_password_hashes_waiting").await;
     while waiting > 0.0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        waiting = metric(&app, "sigil_password_hashes_waiting").await;
+        waiting = app.metric("sigil_password_hashes_waiting").await;
     }
     let drained = hashes_computed(&app).await;
     let real = timed_login(&app, &email).await;
@@ -272,7 +264,7 @@ async fn flood_then_log_in(hang_up: HangUp) {
     let baseline = baseline.max(timed_login(&app, &email).await);
 
     // Assert.
-    let skipped = metric(&app, "sigil_password_hashes_skipped_total").await;
+    let skipped = app.metric("sigil_password_hashes_skipped_total").await;
     let slots = (QUEUE + CONCURRENCY) as u64;
     let summary = format!(
         "{hang_up:?}: {sent} abandoned logins sent; hashes computed during the flood {}, \

@@ -23,14 +23,7 @@ async fn login_from(app: &TestApp, forwarded: &str, email: &str, password: &str)
 
 /// A server behind a proxy at 127.0.0.1 that it trusts.
 async fn app_behind_a_proxy() -> Option<TestApp> {
-    spawn_app_with(Options {
-        tweak: Box::new(|s| {
-            s.trusted_proxies =
-                sigil::http::client_addr::TrustedProxies::parse("127.0.0.1").unwrap();
-        }),
-        ..Options::default()
-    })
-    .await
+    spawn_app_with(Options::behind_loopback_proxy()).await
 }
 
 /// The `i`-th /64 network of one /48 (documentation prefix).
@@ -97,15 +90,10 @@ async fn guesses_from_a_thousand_addresses_share_one_budget_and_the_user_at_home
 
 #[tokio::test]
 async fn a_success_from_a_new_address_makes_it_known_and_resets_the_shared_budget() {
-    let Some(app) = spawn_app_with(Options {
-        tweak: Box::new(|s| {
-            s.trusted_proxies =
-                sigil::http::client_addr::TrustedProxies::parse("127.0.0.1").unwrap();
-            s.throttles.account_wide.free_attempts = 3;
-            s.throttles.account_wide.max = Duration::from_secs(1);
-        }),
-        ..Options::default()
-    })
+    let Some(app) = spawn_app_with(Options::behind_loopback_proxy_and(|s| {
+        s.throttles.account_wide.free_attempts = 3;
+        s.throttles.account_wide.max = Duration::from_secs(1);
+    }))
     .await
     else {
         return;

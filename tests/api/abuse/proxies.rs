@@ -18,14 +18,7 @@ const WRONG_LOGINS: usize = 25;
 /// A server that believes the forwarding headers of 127.0.0.1, where every
 /// test request comes from.
 async fn app_behind_proxy() -> Option<TestApp> {
-    spawn_app_with(Options {
-        tweak: Box::new(|s| {
-            s.trusted_proxies =
-                sigil::http::client_addr::TrustedProxies::parse("127.0.0.1").unwrap();
-        }),
-        ..Options::default()
-    })
-    .await
+    spawn_app_with(Options::behind_loopback_proxy()).await
 }
 
 /// A header as the proxy would write it: `name: value` (raw bytes allowed).

@@ -351,15 +351,7 @@ async fn login_forwarded_for(
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_forwarded_client_is_the_one_throttled() {
-    let Some(app) = spawn_app_with(Options {
-        tweak: Box::new(|s| {
-            s.trusted_proxies =
-                sigil::http::client_addr::TrustedProxies::parse("127.0.0.1").unwrap();
-        }),
-        ..Options::default()
-    })
-    .await
-    else {
+    let Some(app) = spawn_app_with(Options::behind_loopback_proxy()).await else {
         return;
     };
     let (email, _, _) = app.signed_up_user().await;
@@ -403,11 +395,8 @@ async fn without_trusted_proxies_x_forwarded_for_cannot_dodge_the_lock() {
 /// The value of `sigil_logins_failed_total{reason="…"}` now (0 before the
 /// first such login).
 async fn logins_failed(app: &TestApp, reason: &str) -> u64 {
-    let text = app.get("/metrics", None).await.text().await.unwrap();
-    let series = format!("sigil_logins_failed_total{{reason=\"{reason}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .map_or(0, |value| value.trim().parse().unwrap())
+    let series = format!("sigil_logins_failed_total{{reason=\"{reason}\"}}");
+    app.metric(&series).await as u64
 }
 
 /// What `read` returns once it has not changed for a second (at most 30 s).

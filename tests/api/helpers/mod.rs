@@ -77,6 +77,29 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// A server that trusts the forwarding headers of 127.0.0.1, where
+    /// every test request comes from: a test names its client in
+    /// `X-Forwarded-For` or `Forwarded`.
+    pub fn behind_loopback_proxy() -> Options {
+        Options::behind_loopback_proxy_and(|_| {})
+    }
+
+    /// [`Options::behind_loopback_proxy`] with further changes.
+    pub fn behind_loopback_proxy_and(
+        tweak: impl FnOnce(&mut Settings) + Send + 'static,
+    ) -> Options {
+        Options {
+            tweak: Box::new(move |s| {
+                s.trusted_proxies =
+                    sigil::http::client_addr::TrustedProxies::parse("127.0.0.1").unwrap();
+                tweak(s);
+            }),
+            ..Options::default()
+        }
+    }
+}
+
 /// Where a test server keeps its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -263,6 +286,21 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// The value of one series of `/metrics`, named with its labels
+    /// (`sigil_logins_failed_total{reason="throttled"}`); 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics", None).await.text().await.unwrap();
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
     }
 
     /// GET with an optional bearer token.
