@@ -236,8 +236,10 @@ impl ClientsApi {
         Ok(ClientResponse::Ok(Json(client.into())))
     }
 
-    /// Give a client a new secret; the previous one keeps working for the
-    /// configured overlap.
+    /// Give a client a new secret.
+    ///
+    /// The previous secret keeps working for the configured overlap
+    /// (`SIGIL_CLIENT_SECRET_OVERLAP`).
     #[oai(path = "/admin/clients/:id/secret", method = "post")]
     async fn rotate_secret(
         &self,

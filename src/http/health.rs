@@ -76,9 +76,11 @@ impl HealthApi {
         }
     }
 
-    /// Prometheus metrics: requests by route and status, latency, tokens
-    /// issued, failed logins, refresh reuse, key reloads, active key age,
-    /// hashing queue, hashes computed and skipped.
+    /// Prometheus metrics.
+    ///
+    /// Requests by route and status, latency, tokens issued, failed logins,
+    /// refresh reuse, key reloads, active key age, hashing queue, hashes
+    /// computed and skipped.
     #[oai(path = "/metrics", method = "get")]
     async fn metrics(&self) -> MetricsResponse {
         let keys = self.keyring.current();

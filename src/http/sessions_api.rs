@@ -101,7 +101,7 @@ pub struct SessionsApi {
 
 #[OpenApi(tag = "Tag::Me")]
 impl SessionsApi {
-    /// The signed-in user's sessions (scope `profile`).
+    /// The signed-in user's sessions (profile scope).
     ///
     /// One per login or registration that can still refresh. Which one is the
     /// caller's own cannot be told from an access token.
@@ -118,7 +118,7 @@ impl SessionsApi {
         )))
     }
 
-    /// End one of the signed-in user's sessions (scope `profile`).
+    /// End one of the signed-in user's sessions (profile scope).
     ///
     /// Its refresh tokens stop working at once, on every instance; the other
     /// sessions go on. Another user's session, an unknown id and a session

@@ -210,9 +210,12 @@ impl TokenApi {
         Ok(TokenResponse::Created(body(pair), cache, pragma))
     }
 
-    /// OAuth 2.0 token endpoint: log in with a password, refresh, or get a
-    /// token for a confidential client (`client_credentials`, with HTTP Basic
-    /// or `client_id` + `client_secret` in the form).
+    /// OAuth 2.0 token endpoint: log in, refresh, or get a client's token.
+    ///
+    /// `grant_type=password` logs a user in (email as `username`),
+    /// `refresh_token` renews a pair, and `client_credentials` gives a
+    /// confidential client a token (HTTP Basic, or `client_id` +
+    /// `client_secret` in the form).
     ///
     /// One identical 401 answers an unknown email, a wrong password and a
     /// disabled user; one identical 401 `invalid_client` an unknown client,

@@ -119,7 +119,10 @@ impl UsersApi {
         })))
     }
 
-    /// List users (scope `admin`).
+    /// List users (admin scope).
+    ///
+    /// Needs a bearer token with the `admin` scope. Oldest first, one page of
+    /// `limit` users after skipping `offset`.
     #[oai(path = "/admin/users", method = "get", tag = "Tag::Admin")]
     async fn list_users(
         &self,
@@ -149,7 +152,9 @@ impl UsersApi {
         )))
     }
 
-    /// Change a user's scopes or disable them (scope `admin`).
+    /// Change a user's scopes or disable them (admin scope).
+    ///
+    /// Needs a bearer token with the `admin` scope.
     #[oai(path = "/admin/users/:id", method = "patch", tag = "Tag::Admin")]
     async fn update_user(
         &self,

@@ -149,7 +149,9 @@ pub struct WellKnownApi {
 
 #[OpenApi(tag = "Tag::WellKnown")]
 impl WellKnownApi {
-    /// The JWK Set: public keys to verify access tokens with, chosen by `kid`.
+    /// The JWK Set: the public keys that verify access tokens.
+    ///
+    /// A verifier picks the key by the token header's `kid`.
     #[oai(path = "/.well-known/jwks.json", method = "get")]
     async fn jwks(&self, req: &poem::Request) -> JwksResponse {
         let set = self.keyring.current();
@@ -168,7 +170,9 @@ impl WellKnownApi {
         }
     }
 
-    /// Authorization server metadata (RFC 8414); also at `/.well-known/openid-configuration`.
+    /// Authorization server metadata (RFC 8414).
+    ///
+    /// The same document is also served at `/.well-known/openid-configuration`.
     #[oai(path = "/.well-known/oauth-authorization-server", method = "get")]
     async fn metadata(&self) -> MetadataResponse {
         MetadataResponse::Ok(Json(self.metadata.clone()))

@@ -105,6 +105,38 @@ async fn the_openapi_document_gives_the_oauth_endpoints_json_errors_and_the_othe
     assert!(problem.get("error_description").is_some(), "{problem}");
 }
 
+/// Swagger UI shows an operation's summary as it is, on one line beside its
+/// path, but renders its description as Markdown: a summary must be one line
+/// of plain text.
+#[tokio::test]
+async fn every_operation_summary_is_one_line_of_plain_text() {
+    let app = spawn_app().await;
+
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+
+    let mut marked = Vec::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let Some(summary) = operation["summary"].as_str() else {
+                marked.push(format!("{method} {path}: no summary"));
+                continue;
+            };
+            let emphasis = summary.split_whitespace().any(|word| {
+                word.starts_with('_') || word.trim_end_matches(['.', ',', ')']).ends_with('_')
+            });
+            if summary.contains(['`', '*', '[', ']', '<', '>', '#', '\n']) || emphasis {
+                marked.push(format!("{method} {path}: {summary}"));
+            }
+        }
+    }
+    assert!(
+        marked.is_empty(),
+        "{} summaries are not plain text:\n{}",
+        marked.len(),
+        marked.join("\n")
+    );
+}
+
 #[tokio::test]
 async fn swagger_ui_is_served_at_docs() {
     let app = spawn_app().await;
