@@ -27,7 +27,14 @@ pub enum Scopes {
     Admin,
 }
 
-/// An access token from `Authorization: Bearer`, verified, with its user.
+// An access token from `Authorization: Bearer`, verified, with its user.
+// The doc comment below is the scheme's description, which Swagger UI shows
+// in its Authorize dialog above each flow's fields.
+/// Access tokens from `/auth/login`, sent as `Authorization: Bearer`.
+///
+/// Password flow: your email under username and your password under password;
+/// leave client_id and client_secret empty. Client-credentials flow: a
+/// confidential client's id and secret.
 #[derive(SecurityScheme)]
 #[oai(
     rename = "sigil",

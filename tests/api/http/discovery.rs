@@ -137,6 +137,30 @@ async fn every_operation_summary_is_one_line_of_plain_text() {
     );
 }
 
+/// Swagger UI shows the scheme's description in its Authorize dialog, above
+/// fields named username, password, client_id and client_secret: it says
+/// what a person types where.
+#[tokio::test]
+async fn the_security_scheme_tells_a_person_what_to_type_in_the_authorize_dialog() {
+    let app = spawn_app().await;
+
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+
+    let description = doc["components"]["securitySchemes"]["sigil"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    for told in [
+        "email under username",
+        "leave client_id and client_secret empty",
+        "confidential client's id and secret",
+    ] {
+        assert!(
+            description.contains(told),
+            "the description does not say {told:?}: {description:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn swagger_ui_is_served_at_docs() {
     let app = spawn_app().await;

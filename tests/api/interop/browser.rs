@@ -1,5 +1,6 @@
 //! The Swagger UI at `/docs`, driven in headless Chromium through chromedriver:
-//! a person authorizes with the OAuth 2.0 password flow and calls `GET /me`;
+//! a person authorizes with the OAuth 2.0 password flow (a wrong password
+//! first, to see where the error shows) and calls `GET /me`;
 //! a service authorizes with the client-credentials flow (client id and
 //! secret) and calls `GET /admin/users`.
 //!
@@ -35,6 +36,8 @@ fn screenshot_path(name: &str) -> PathBuf {
         .join(format!("{name}.png"))
 }
 
+/// The page and dialog after a wrong password.
+const AUTH_ERROR_SHOT: &str = "swagger-ui-auth-error";
 /// The dialog right after a successful login.
 const AUTHORIZED_SHOT: &str = "swagger-ui-authorized";
 /// The page after `GET /me` answered.
@@ -56,7 +59,7 @@ async fn swagger_ui_authorizes_with_the_password_flow_and_calls_me() {
     app.register(&email).await;
     let browser = driver.session().await;
     // Pictures of an earlier run must not stand in for this one.
-    for name in [AUTHORIZED_SHOT, ME_SHOT, FAILED_SHOT] {
+    for name in [AUTH_ERROR_SHOT, AUTHORIZED_SHOT, ME_SHOT, FAILED_SHOT] {
         let _ = std::fs::remove_file(screenshot_path(name));
     }
 
@@ -256,33 +259,77 @@ async fn authorize_and_call_me(
     let username = wait_css(browser, "the username field", "#oauth_username").await?;
     username.send_keys(email).await.map_err(|e| e.to_string())?;
     let password = wait_css(browser, "the password field", "#oauth_password").await?;
+    // The dialog shows one container per flow of the scheme; this is the
+    // password flow's.
+    let flow = "//div[contains(@class,'auth-container')][.//h4[contains(.,'OAuth2, password')]]";
+    let authorize = format!("{flow}//button[contains(@class,'authorize')]");
+
+    // A wrong password first: the README says where the error shows.
+    password
+        .send_keys("not the password")
+        .await
+        .map_err(|e| e.to_string())?;
+    click_xpath(browser, "the password flow's Authorize button", &authorize).await?;
+    let in_dialog = wait_xpath(
+        browser,
+        "the Auth Error in the dialog",
+        &format!("{flow}//div[contains(@class,'errors')]"),
+    )
+    .await?;
+    let in_dialog = in_dialog.text().await.map_err(|e| e.to_string())?;
+    let behind = text_of(browser, ".errors-wrapper").await;
+    save_screenshot(browser, AUTH_ERROR_SHOT).await;
+    if !in_dialog.contains("Auth Error") || !in_dialog.contains("invalid_grant") {
+        return Err(format!(
+            "a wrong password showed in the dialog: {in_dialog}"
+        ));
+    }
+    if !behind.contains("Auth error") || !behind.contains("invalid_grant") {
+        return Err(format!("a wrong password showed on the page: {behind}"));
+    }
+
+    password.clear().await.map_err(|e| e.to_string())?;
     password
         .send_keys(PASSWORD)
         .await
         .map_err(|e| e.to_string())?;
-    // The dialog shows one container per flow of the scheme; this is the
-    // password flow's.
-    let flow = "//div[contains(@class,'auth-container')][.//h4[contains(.,'OAuth2, password')]]";
-    click_xpath(
-        browser,
-        "the password flow's Authorize button",
-        &format!("{flow}//button[contains(@class,'authorize')]"),
-    )
-    .await?;
+    click_xpath(browser, "the password flow's Authorize button", &authorize).await?;
     // Swagger UI swaps Authorize for Logout once /auth/login answered with a
-    // token; otherwise it shows an "Auth Error" in the dialog. Wait for either.
-    let outcome = wait_xpath(
+    // token. The wrong password's "Auth Error" may stay until then, so only
+    // Logout tells success; the error is quoted when it does not come.
+    if let Err(step) = wait_xpath(
         browser,
-        "the login's outcome (Logout button or Auth Error)",
-        &format!(
-            "{flow}//button[normalize-space()='Logout'] | {flow}//div[contains(@class,'errors')]"
-        ),
+        "the Logout button after logging in",
+        &format!("{flow}//button[normalize-space()='Logout']"),
     )
-    .await?;
-    let outcome = outcome.text().await.map_err(|e| e.to_string())?;
-    if outcome.trim() != "Logout" {
-        return Err(format!("logging in through the dialog failed: {outcome}"));
+    .await
+    {
+        let shown = text_of(browser, ".auth-container .errors").await;
+        return Err(format!(
+            "logging in through the dialog failed: {step}: {shown}"
+        ));
     }
+    // What the README says the authorized dialog shows, fields left empty
+    // included; and the page's error panel is gone.
+    let shown = browser
+        .find(Locator::XPath(flow))
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    for line in [
+        "Authorized",
+        &format!("username: {email}"),
+        "password: ******",
+        "Client credentials location: basic",
+        "client_secret: ******",
+    ] {
+        if !shown.contains(line) {
+            return Err(format!("the authorized dialog lacks {line:?}: {shown}"));
+        }
+    }
+    wait_gone(browser, "the page's error panel to go", ".errors-wrapper").await?;
     save_screenshot(browser, AUTHORIZED_SHOT).await;
     click(browser, "the dialog's Close button", "button.btn-done").await?;
     wait_gone(browser, "the dialog to close", ".dialog-ux").await?;
