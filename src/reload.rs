@@ -8,6 +8,10 @@
 //! [`Keyring`] in one atomic step: a request sees either the old set or the
 //! new one, never a mix. A folder that fails to load is logged and ignored;
 //! the server keeps serving with the set it has.
+//!
+//! Every `SIGHUP` logs one line at INFO: the `keys_reloaded` audit event, `key
+//! set unchanged`, or the error. The watcher and the poll log only changes and
+//! errors (`key set unchanged` at DEBUG).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,7 +63,8 @@ impl KeyReloader {
 
     /// Loads the folder on a blocking thread; if it loads and differs from the
     /// set being served, swaps it in. Returns whether a swap happened. On
-    /// error the served set is left alone and the error is logged.
+    /// error the served set is left alone and the error is logged; see the
+    /// module docs for what is logged when nothing changed.
     pub async fn reload(&self, trigger: Trigger) -> Result<bool, KeyError> {
         let folder = self.folder.clone();
         let loaded = tokio::task::spawn_blocking(move || folder.load())
@@ -75,7 +80,15 @@ impl KeyReloader {
         };
         let current = self.keyring.current();
         if same_set(&current, &set) {
-            tracing::debug!(?trigger, "keys folder unchanged");
+            // An operator who sent SIGHUP wants to see that it arrived; the
+            // watcher and the poll may fire on changes that leave the set as
+            // it is, and would only add noise.
+            let active = current.active().kid();
+            if matches!(trigger, Trigger::Signal) {
+                tracing::info!(?trigger, active_kid = %active, "key set unchanged");
+            } else {
+                tracing::debug!(?trigger, active_kid = %active, "key set unchanged");
+            }
             return Ok(false);
         }
         let (active, keys, etag) = (

@@ -5,6 +5,11 @@
 //! account service, the key reloader); gauges that describe a state (the age
 //! of the active key, the hashing queue) are read when `/metrics` is scraped.
 //! The exposition is OpenMetrics text, which Prometheus scrapes natively.
+//!
+//! A counter whose labels come from a fixed set ([`ALGORITHMS`],
+//! [`LOGIN_FAILURE_REASONS`], [`RELOAD_OUTCOMES`]) has every series at 0
+//! from start-up: a series that appears only at its first event leaves
+//! `rate()` and alerts on it blind until then.
 
 use std::sync::atomic::Ordering;
 
@@ -14,6 +19,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+/// The `alg` labels of `sigil_tokens_issued_total`.
+pub const ALGORITHMS: &[&str] = &["RS256", "EdDSA"];
+
+/// The `reason` labels of `sigil_logins_failed_total`.
+pub const LOGIN_FAILURE_REASONS: &[&str] =
+    &["bad_credentials", "throttled", "abandoned", "bad_client"];
+
+/// The `outcome` labels of `sigil_key_reloads_total`.
+pub const RELOAD_OUTCOMES: &[&str] = &["ok", "error"];
 
 /// Content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -112,7 +127,7 @@ impl Metrics {
         let logins_failed = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "logins_failed",
-            "Logins refused: bad_credentials (unknown email, wrong password, disabled user), throttled, or abandoned (the client left while its password was checked)",
+            "Logins refused: bad_credentials (unknown email, wrong password, disabled user), throttled, abandoned (the client left while its password was checked), or bad_client (a confidential client failed to authenticate)",
             logins_failed.clone(),
         );
         let refresh_reuse = Counter::default();
@@ -158,6 +173,16 @@ impl Metrics {
             "Password hashes not computed because the client had gone before a worker took them",
             hashes_skipped.clone(),
         );
+        // Every known series exists from the start, at 0 (see the module docs).
+        for &alg in ALGORITHMS {
+            drop(tokens_issued.get_or_create(&AlgLabels { alg }));
+        }
+        for &reason in LOGIN_FAILURE_REASONS {
+            drop(logins_failed.get_or_create(&ReasonLabels { reason }));
+        }
+        for &outcome in RELOAD_OUTCOMES {
+            drop(key_reloads.get_or_create(&OutcomeLabels { outcome }));
+        }
         Metrics {
             registry,
             requests,
@@ -193,13 +218,18 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Counts an access token signed with `alg` (`RS256` or `EdDSA`).
+    /// Counts an access token signed with `alg`, one of [`ALGORITHMS`].
     pub fn token_issued(&self, alg: &'static str) {
+        debug_assert!(ALGORITHMS.contains(&alg), "unlisted alg {alg}");
         self.tokens_issued.get_or_create(&AlgLabels { alg }).inc();
     }
 
-    /// Counts a refused login; `reason` is `bad_credentials`, `throttled` or `abandoned`.
+    /// Counts a refused login; `reason` is one of [`LOGIN_FAILURE_REASONS`].
     pub fn login_failed(&self, reason: &'static str) {
+        debug_assert!(
+            LOGIN_FAILURE_REASONS.contains(&reason),
+            "unlisted reason {reason}"
+        );
         self.logins_failed
             .get_or_create(&ReasonLabels { reason })
             .inc();
@@ -212,6 +242,10 @@ impl Metrics {
 
     /// Counts a key reload that swapped a set in (`ok`) or failed (`error`).
     pub fn key_reload(&self, outcome: &'static str) {
+        debug_assert!(
+            RELOAD_OUTCOMES.contains(&outcome),
+            "unlisted outcome {outcome}"
+        );
         self.key_reloads
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
@@ -289,6 +323,24 @@ mod tests {
             series,
             [r#"sigil_http_requests_total{route="other",method="other",status="405"} 3"#]
         );
+    }
+
+    #[test]
+    fn every_series_of_a_fixed_label_set_is_there_at_zero_before_any_event() {
+        let text = Metrics::new().render(State::default());
+
+        let zero = |metric: &str, label: &str, values: &[&str]| {
+            for value in values {
+                let line = format!(r#"{metric}{{{label}="{value}"}} 0"#);
+                assert!(
+                    text.lines().any(|l| l == line),
+                    "missing {line:?} in\n{text}"
+                );
+            }
+        };
+        zero("sigil_tokens_issued_total", "alg", ALGORITHMS);
+        zero("sigil_logins_failed_total", "reason", LOGIN_FAILURE_REASONS);
+        zero("sigil_key_reloads_total", "outcome", RELOAD_OUTCOMES);
     }
 
     #[test]

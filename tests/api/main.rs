@@ -125,7 +125,7 @@ per_backend! {
         tokens: [claims, rejections],
     }
     postgres_only {
-        ops: [database_password, multi_instance, outage, refresh_across_instances, revocation_across_instances, test_databases],
+        ops: [database_password, migrations_quiet, multi_instance, outage, refresh_across_instances, revocation_across_instances, test_databases],
     }
 }
 

@@ -54,8 +54,17 @@ async fn open_connection(options: &PgConnectOptions) -> Result<PgConnection, Sto
 /// holds a session-level advisory lock while it works, so concurrent
 /// start-ups wait for each other; closing the connection ends the session,
 /// which releases that lock even if a script failed half-way.
+///
+/// The migrator begins with `CREATE TABLE IF NOT EXISTS _sqlx_migrations`,
+/// which on every start but the first makes PostgreSQL send the NOTICE
+/// `relation "_sqlx_migrations" already exists, skipping`; sqlx logs NOTICEs
+/// at INFO. That is no news to an operator, so this connection asks the
+/// server (`client_min_messages`) to send only warnings and errors.
 async fn run_migrations(options: &PgConnectOptions) -> Result<(), StoreError> {
-    let mut conn = open_connection(options).await?;
+    let options = options
+        .clone()
+        .options([("client_min_messages", "warning")]);
+    let mut conn = open_connection(&options).await?;
     let migrator = migrate::POSTGRES
         .migrator()
         .await
