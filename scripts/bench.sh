@@ -29,9 +29,16 @@ Options:
                      postgres://postgres@127.0.0.1:5432/test); a fresh database
                      sigil_bench_<random> is created there and dropped at the end
   --duration SECONDS length of each measurement, 1 to 10 (default 10)
-  --no-build         use target/release/sigil and the crypto bench built by an
+  --no-build         use the sigil binary and the crypto bench built by an
                      earlier run as they are
   -h, --help         show this help
+
+Environment:
+  SIGIL_BIN          the sigil binary to measure, used as it is (not built);
+                     a relative path is taken from the directory the script is
+                     started from. Default: the release binary cargo builds,
+                     in the target folder `cargo metadata` names
+                     (CARGO_TARGET_DIR honoured), like the crypto bench.
 
 Needs curl and wrk; wrk is installed with apt-get when missing (as root).
 Listens on 127.0.0.1 only, cleans up after itself, stops by itself (about
@@ -64,11 +71,21 @@ case "$DURATION" in
 *) echo "bench.sh: --duration must be a whole number from 1 to 10" >&2; exit 2 ;;
 esac
 
+# A relative SIGIL_BIN means what it meant where the script was started.
+# A bare name is looked up on PATH.
+case "${SIGIL_BIN:-}" in
+"" | /*) ;;
+*/*) SIGIL_BIN="$PWD/$SIGIL_BIN" ;;
+*) SIGIL_BIN="$(command -v -- "$SIGIL_BIN")" || { echo "bench.sh: SIGIL_BIN names no command on PATH" >&2; exit 1; } ;;
+esac
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/cargo-target.sh
+source "$ROOT/scripts/lib/cargo-target.sh"
 LUA="$ROOT/scripts/bench/wrk.lua"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET/release/sigil"
+# Where cargo builds (CARGO_TARGET_DIR, build.target-dir or target/).
+TARGET="$(cargo_target_dir)" || { echo "bench.sh: cargo metadata did not name the target folder (is cargo installed?)" >&2; exit 1; }
+BIN="${SIGIL_BIN:-$TARGET/release/sigil}"
 # The crypto bench (a bench target, not part of the product), copied here
 # from cargo's hashed file name at build time.
 CRYPTO_BENCH="$TARGET/release/sigil-crypto-bench"
@@ -95,8 +112,10 @@ need_package curl curl
 if [ -n "$PG_URL" ]; then need_package psql postgresql-client; fi
 
 if [ "$BUILD" = 1 ]; then
-    echo "# building the release binary" >&2
-    cargo build --release --locked --quiet
+    if [ -z "${SIGIL_BIN:-}" ]; then
+        echo "# building the release binary" >&2
+        cargo build --release --locked --quiet --bin sigil
+    fi
     echo "# building the crypto bench" >&2
     # The JSON also lists the sigil binary (benches may run it): keep the bench.
     bench_exe="$(cargo bench --locked --quiet --no-run --bench crypto --message-format=json |
@@ -104,7 +123,7 @@ if [ "$BUILD" = 1 ]; then
     [ -n "$bench_exe" ] || { echo "bench.sh: cargo did not report the crypto bench's executable" >&2; exit 1; }
     cp "$bench_exe" "$CRYPTO_BENCH"
 fi
-[ -x "$BIN" ] || { echo "bench.sh: $BIN is missing (build it, or drop --no-build)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "bench.sh: $BIN is missing (build it, drop --no-build, or set SIGIL_BIN)" >&2; exit 1; }
 [ -x "$CRYPTO_BENCH" ] || { echo "bench.sh: $CRYPTO_BENCH is missing (drop --no-build)" >&2; exit 1; }
 
 # --- Clean-up ------------------------------------------------------------------

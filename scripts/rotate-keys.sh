@@ -28,10 +28,12 @@ Environment (also read from .env, where the environment wins):
   SIGIL_PID_FILE    pid file of a server (default: data/sigil.pid)
   SIGIL_PID_FILES   several pid files, separated by spaces; replaces the
                     default pid file (an explicit SIGIL_PID_FILE is still used)
-  SIGIL_BIN         the sigil binary; a relative path is taken from the
-                    directory the script is started from. Default:
-                    target/release/sigil if built, else `sigil` on PATH, else
-                    it is built with `cargo build --release`.
+  SIGIL_BIN         the sigil binary, used as it is (nothing is built); a
+                    relative path is taken from the directory the script is
+                    started from. Default: `cargo build --release` (quick when
+                    up to date), then the binary cargo built, in the target
+                    folder `cargo metadata` names (CARGO_TARGET_DIR honoured);
+                    without cargo, `sigil` on PATH.
   Every other SIGIL_* setting of `sigil keys rotate` (see its --help).
 
 A pid file whose process is gone, or is not sigil (a reused pid), is skipped
@@ -82,6 +84,8 @@ fi
 root="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)" ||
     die "cannot find the project root above $(dirname -- "${BASH_SOURCE[0]}")"
 cd -- "$root"
+# shellcheck source=scripts/lib/cargo-target.sh
+source "$root/scripts/lib/cargo-target.sh"
 
 # Prints the value of variable $1 from .env (sigil reads .env itself; the
 # script needs only the pid-file settings). Quotes around the value are removed.
@@ -110,16 +114,19 @@ if [[ -n "${SIGIL_BIN:-}" ]]; then
     bin="$SIGIL_BIN"
     [[ -x "$bin" ]] || command -v -- "$bin" >/dev/null 2>&1 ||
         die "SIGIL_BIN=$bin is not an executable"
-elif [[ -x target/release/sigil ]]; then
-    bin="$root/target/release/sigil"
+elif command -v cargo >/dev/null 2>&1; then
+    # Build first, so that the binary is the one of this source; cargo may
+    # build outside target/ (CARGO_TARGET_DIR, build.target-dir): ask it where.
+    say "building sigil (cargo build --release)…"
+    cargo build --release --quiet --bin sigil || die "cargo build --release failed"
+    target_dir="$(cargo_target_dir)" ||
+        die "cargo metadata did not name the target folder; set SIGIL_BIN to the sigil binary"
+    bin="$target_dir/release/sigil"
+    [[ -x "$bin" ]] || die "cargo built no $bin; set SIGIL_BIN to the sigil binary"
 elif command -v sigil >/dev/null 2>&1; then
     bin="$(command -v sigil)"
 else
-    command -v cargo >/dev/null 2>&1 ||
-        die "no sigil binary: set SIGIL_BIN, put sigil on PATH, or install Rust to build it"
-    say "building sigil (cargo build --release)…"
-    cargo build --release --quiet || die "cargo build --release failed"
-    bin="$root/target/release/sigil"
+    die "no sigil binary: set SIGIL_BIN, install Rust to build it, or put sigil on PATH"
 fi
 
 # sigil prints its summary on stderr (passed through) and the new kid on stdout.

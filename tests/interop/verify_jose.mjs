@@ -5,13 +5,26 @@
 // usage: node verify_jose.mjs JWKS_URL ISSUER AUDIENCE TOKEN
 //
 // Exit status: 0 the token is valid, 3 it was rejected, 2 the verifier itself
-// could not run (bad arguments, JWKS unreachable). Anything else is a crash.
-
-import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+// could not run (jose not installed, bad arguments, JWKS unreachable).
+// Anything else is a crash.
 
 const VALID = 0;
 const USAGE = 2;
 const REJECTED = 3;
+
+// Loaded here rather than by a static import, which would fail before any of
+// this script runs (exit 1) when `npm ci` has not been run in tests/interop.
+let jose;
+try {
+  jose = await import('jose');
+} catch (e) {
+  if (e?.code === 'ERR_MODULE_NOT_FOUND') {
+    console.error(`cannot run: ${e.message} (run npm ci in tests/interop)`);
+    process.exit(USAGE);
+  }
+  throw e;
+}
+const { createRemoteJWKSet, errors, jwtVerify } = jose;
 
 const [jwksUrl, issuer, audience, token] = process.argv.slice(2);
 if (process.argv.length !== 6) {

@@ -5,14 +5,27 @@ PyJWKClient fetches the JWK Set and picks the key by the token's `kid`.
 usage: verify_pyjwt.py JWKS_URL ISSUER AUDIENCE TOKEN
 
 Exit status: 0 the token is valid, 3 it was rejected, 2 the verifier itself
-could not run (bad arguments, JWKS unreachable). Anything else is a crash.
+could not run (PyJWT or cryptography not installed, bad arguments, JWKS
+unreachable). Anything else is a crash.
 """
 
 import sys
 
-import jwt
-
 VALID, USAGE, REJECTED = 0, 2, 3
+
+try:
+    import jwt
+    from jwt.algorithms import has_crypto
+except ImportError as e:
+    print(f"cannot run: {e} (install tests/interop/requirements.txt)", file=sys.stderr)
+    sys.exit(USAGE)
+if not has_crypto:
+    # Without it PyJWT knows neither RS256 nor EdDSA, and would reject every token.
+    print(
+        "cannot run: PyJWT has no cryptography (install tests/interop/requirements.txt)",
+        file=sys.stderr,
+    )
+    sys.exit(USAGE)
 
 # The algorithms sigil signs with; the key's own algorithm must be one of them.
 ALLOWED_ALGORITHMS = {"RS256", "EdDSA"}

@@ -7,6 +7,7 @@
 
 mod lightness;
 mod poem_app;
+mod readme_program;
 mod tower_app;
 
 use std::sync::Arc;

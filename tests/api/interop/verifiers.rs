@@ -164,3 +164,78 @@ async fn jose_accepts_sigil_tokens_and_rejects_tampered_or_misaddressed_ones() {
         Err(why) => skip(&why),
     }
 }
+
+/// Arguments a verifier accepts as to their form; never used for a request,
+/// since it stops before (`127.0.0.1:1` refuses connections anyway).
+const UNUSED_ARGS: [&str; 4] = [
+    "http://127.0.0.1:1/.well-known/jwks.json",
+    "http://127.0.0.1:1",
+    "http://127.0.0.1:1",
+    "a.b.c",
+];
+
+/// Exit status of a verifier that could not run at all.
+const CANNOT_RUN: i32 = 2;
+
+/// `script` copied alone into a fresh folder, so that no `node_modules` (or
+/// anything else of tests/interop) is beside it: a fresh clone before
+/// `npm ci`, as far as the script can tell.
+fn copied_alone(script: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(script);
+    std::fs::copy(interop_dir().join(script), &copy).unwrap();
+    (dir, copy)
+}
+
+#[test]
+fn the_jose_verifier_exits_2_when_jose_is_not_installed() {
+    let node_runs = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !node_runs {
+        return skip("node is not on PATH");
+    }
+    let (dir, script) = copied_alone("verify_jose.mjs");
+    let mut command = Command::new("node");
+    command
+        .arg(&script)
+        .args(UNUSED_ARGS)
+        .current_dir(dir.path())
+        .env_remove("NODE_PATH");
+
+    let (code, output) = run_bounded(command, Duration::from_secs(60));
+
+    assert_eq!(code, CANNOT_RUN, "{output}");
+    assert!(output.contains("jose"), "says what is missing: {output}");
+    assert!(output.contains("npm ci"), "says how to get it: {output}");
+}
+
+#[test]
+fn the_pyjwt_verifier_exits_2_when_pyjwt_is_not_installed() {
+    let python_runs = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !python_runs {
+        return skip("python3 is not on PATH");
+    }
+    let (dir, script) = copied_alone("verify_pyjwt.py");
+    let mut command = Command::new("python3");
+    // -S: no site-packages, so no PyJWT whatever this machine has installed;
+    // -I: no PYTHONPATH or user site either.
+    command
+        .args(["-I", "-S"])
+        .arg(&script)
+        .args(UNUSED_ARGS)
+        .current_dir(dir.path());
+
+    let (code, output) = run_bounded(command, Duration::from_secs(60));
+
+    assert_eq!(code, CANNOT_RUN, "{output}");
+    assert!(output.contains("jwt"), "says what is missing: {output}");
+    assert!(
+        output.contains("requirements.txt"),
+        "says how to get it: {output}"
+    );
+}

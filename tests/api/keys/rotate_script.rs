@@ -187,3 +187,60 @@ fn the_rotate_script_works_from_another_directory_with_a_relative_sigil_bin() {
     assert_eq!(last_line(&stdout(&out)), old_next);
     assert_eq!(keys.kid("active"), old_next);
 }
+
+/// Without `SIGIL_BIN`, the script builds with cargo and runs the binary
+/// cargo built, wherever `CARGO_TARGET_DIR` put it. A stand-in `cargo` on
+/// PATH logs `cargo build` instead of building (a release build here would
+/// take many minutes) and hands every other command, `cargo metadata`
+/// included, to the real cargo; the target folder holds the test's own
+/// sigil as `release/sigil`, and the project root has no `target/release`.
+#[test]
+fn the_rotate_script_runs_the_binary_cargo_built_into_cargo_target_dir() {
+    let keys = Keys::new(Algorithm::EdDsa);
+    let scratch = tempfile::tempdir().unwrap();
+    let target = scratch.path().join("elsewhere-target");
+    std::fs::create_dir_all(target.join("release")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sigil"), target.join("release/sigil")).unwrap();
+    let tools = scratch.path().join("bin");
+    std::fs::create_dir(&tools).unwrap();
+    let builds = scratch.path().join("builds.log");
+    let stand_in = tools.join("cargo");
+    std::fs::write(
+        &stand_in,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = build ]; then echo \"$*\" >>'{}'; exit 0; fi\nexec '{}' \"$@\"\n",
+            builds.display(),
+            env!("CARGO"),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &stand_in,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let old_next = keys.kid("next");
+
+    let mut script = keys.script(&["--force"], Path::new(""));
+    script
+        .env_remove("SIGIL_BIN")
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", &target);
+    if let Some(home) = std::env::var_os("HOME") {
+        script.env("HOME", home);
+    }
+    let out = succeed(&mut script);
+
+    assert_eq!(last_line(&stdout(&out)), old_next, "{}", stderr(&out));
+    assert_eq!(keys.kid("active"), old_next);
+    let logged = std::fs::read_to_string(&builds).unwrap_or_default();
+    assert!(
+        logged.contains("build --release"),
+        "cargo build ran: {logged:?}"
+    );
+}
