@@ -6,6 +6,7 @@ use crate::helpers;
 
 mod cli;
 mod durations;
+mod keys_folder;
 mod log_hygiene;
 mod metrics;
 mod secret_masking;
