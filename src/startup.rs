@@ -25,6 +25,8 @@ pub use crate::store::open as open_store;
 use crate::telemetry::metrics::Metrics;
 use crate::token::access::{AccessTokens, Validation};
 
+mod pid_file;
+
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -58,6 +60,8 @@ pub struct Application {
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
     issuer: String,
+    audience: String,
+    public_client_id: String,
     app: poem::endpoint::BoxEndpoint<'static>,
     pid_file: Option<PathBuf>,
     reloader: KeyReloader,
@@ -69,6 +73,11 @@ impl Application {
     /// Opens the database, loads (or on first start creates) the keys, binds the
     /// listener and wires the routes.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        // Before anything is opened or created: a second server on a live
+        // server's pid file stops here.
+        if let Some(path) = &settings.pid_file {
+            pid_file::check_free(path).map_err(StartupError::Other)?;
+        }
         let store = crate::store::open(&settings.database_url).await?;
         // The URL's `Display` masks the password and every query value not
         // known to be harmless.
@@ -124,7 +133,7 @@ impl Application {
             leeway: CLOCK_LEEWAY,
         };
         let tokens = AccessTokens {
-            validation,
+            validation: validation.clone(),
             ttl: settings.access_ttl,
             public_client_id: settings.clients.public_client_id.clone(),
         };
@@ -149,6 +158,8 @@ impl Application {
             acceptor,
             local_addr,
             issuer,
+            audience: validation.audience,
+            public_client_id: settings.clients.public_client_id.clone(),
             app,
             pid_file: settings.pid_file,
             reloader,
@@ -187,16 +198,24 @@ impl Application {
         let keys_watch = reload::spawn(self.reloader.clone(), self.rotation)?;
         let housekeeping = tokio::spawn(purge_periodically(self.accounts.clone()));
         if let Some(path) = &self.pid_file {
-            write_pid_file(path)?;
+            pid_file::claim(path)?;
         }
-        tracing::info!(address = %self.local_addr, issuer = %self.issuer, "sigil listening");
+        // What a verifier must be configured with, in the line that says the
+        // server is up: `iss`, `aud` and the users' tokens' `client_id`.
+        tracing::info!(
+            address = %self.local_addr,
+            issuer = %self.issuer,
+            audience = %self.audience,
+            client_id = %self.public_client_id,
+            "sigil listening"
+        );
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
             .await;
         keys_watch.abort();
         housekeeping.abort();
         if let Some(path) = &self.pid_file {
-            let _ = std::fs::remove_file(path);
+            pid_file::release(path);
         }
         tracing::info!("sigil stopped");
         result
@@ -223,13 +242,6 @@ async fn purge_periodically(accounts: Accounts) {
             Err(_) => {}
         }
     }
-}
-
-fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, format!("{}\n", std::process::id()))
 }
 
 /// On first start only (no users yet), creates the administrator named by

@@ -1,6 +1,13 @@
 //! First start: create the folder (mode 0700) and, under the lock, a first
 //! key set of one `active` and one `next` key, unless the folder holds
 //! files an operator might own.
+//!
+//! The folder's mode: a folder that already existed may be looser than 0700
+//! (git creates the repository's `keys/`, which holds `README.md`, as 0755).
+//! When sigil creates the key set in a folder its user owns, the folder is
+//! sigil's: it is tightened to 0700 and that is said once. Any other loose
+//! folder (someone else's, or one that already holds a key set) is the
+//! operator's to fix, and every start warns about it.
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
@@ -24,13 +31,18 @@ impl KeyFolder {
         if alg == Algorithm::Rs256 && !RSA_KEY_SIZES.contains(&rsa_bits) {
             return Err(KeyError::UnsupportedRsaBits(rsa_bits));
         }
+        let mut created = false;
         if !self.manifest_exists()? {
             self.create_dir()?;
             let lock = self.lock()?;
             // Another process may have initialised while we waited.
             if !self.manifest_exists()? {
                 self.init(&lock, alg, rsa_bits)?;
+                created = true;
             }
+        }
+        if !created {
+            self.warn_if_loose();
         }
         let set = self.load()?;
         if set.active().alg() != alg {
@@ -54,6 +66,7 @@ impl KeyFolder {
                 files,
             });
         }
+        self.tighten();
         let mut active = SigningKey::generate(alg, rsa_bits)?;
         active.set_state(KeyState::Active, active.meta().created_at);
         let next = SigningKey::generate(alg, rsa_bits)?;
@@ -79,7 +92,34 @@ impl KeyFolder {
             .recursive(true)
             .mode(0o700)
             .create(&self.path)
-            .map_err(|e| KeyError::io("create keys folder", &self.path, e))?;
+            .map_err(|e| KeyError::io("create keys folder", &self.path, e))
+    }
+
+    /// Before the first key set is written: a loose folder that this user
+    /// owns becomes 0700 (said once, here); any other stays and is warned about.
+    fn tighten(&self) {
+        let Ok(meta) = fs::metadata(&self.path) else {
+            return;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        if owned_by_this_user(&meta)
+            && fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700)).is_ok()
+        {
+            tracing::info!(
+                folder = %self.path.display(),
+                was = format!("{mode:o}"),
+                "tightened the keys folder to mode 700 for the new key set"
+            );
+        } else {
+            self.warn_if_loose();
+        }
+    }
+
+    /// Warns when group or others may enter or read the folder.
+    fn warn_if_loose(&self) {
         if let Ok(meta) = fs::metadata(&self.path)
             && meta.permissions().mode() & 0o077 != 0
         {
@@ -89,7 +129,6 @@ impl KeyFolder {
                 "the keys folder is accessible to group or others; chmod 700 it"
             );
         }
-        Ok(())
     }
 
     /// Names of entries that could be an operator's keys: anything but
@@ -113,4 +152,18 @@ impl KeyFolder {
         files.sort();
         Ok(files)
     }
+}
+
+/// Whether the running (effective) user owns the file `meta` describes.
+/// Root could change anyone's folder; it changes only its own.
+#[cfg(target_os = "linux")]
+fn owned_by_this_user(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    meta.uid() == rustix::process::geteuid().as_raw()
+}
+
+/// Without a portable way to ask who runs sigil, no folder counts as its own.
+#[cfg(not(target_os = "linux"))]
+fn owned_by_this_user(_: &fs::Metadata) -> bool {
+    false
 }

@@ -6,10 +6,13 @@ use crate::helpers;
 
 mod cli;
 mod durations;
+mod keys_folder;
+mod listening_line;
 mod log_hygiene;
 mod logout_audit;
 mod metrics;
 mod metrics_at_zero;
+mod pid_file;
 mod reload_log;
 mod secret_masking;
 mod settings;
