@@ -45,7 +45,8 @@
 //! Follow a request from the socket to the disk:
 //!
 //! - [`startup`] builds the [`Application`](startup::Application) from
-//!   [`config::Settings`]: opens the store, loads the keys, binds, wires routes.
+//!   [`config::Settings`]: opens the store, loads the keys, binds, wires routes,
+//!   and keeps one running server per pid file (`pid_file`).
 //!   `main.rs` only parses the [`cli`] and calls it; the other commands
 //!   (`users`, `clients`, `keys`) live in [`cli`] too.
 //! - [`http`] is the boundary: routes and their OpenAPI documentation
