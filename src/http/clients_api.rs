@@ -4,7 +4,6 @@
 //! shows no secret and no hash.
 
 use chrono::{DateTime, Utc};
-use poem::http::StatusCode;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
@@ -12,7 +11,7 @@ use secrecy::ExposeSecret;
 
 use super::auth::{BearerAuth, Scopes};
 use super::problem::ApiError;
-use super::users_api::{DEFAULT_PAGE, MAX_PAGE};
+use super::users_api::page;
 use crate::accounts::{Accounts, Client, ClientChanges, ClientRequest, scopes::ADMIN};
 
 #[derive(Tags)]
@@ -200,19 +199,8 @@ impl ClientsApi {
         offset: Query<Option<u32>>,
     ) -> Result<ClientsResponse, ApiError> {
         auth.require(ADMIN)?;
-        let limit = limit.0.unwrap_or(DEFAULT_PAGE);
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Some("bad-request"),
-                "Bad request",
-                format!("limit must be between 1 and {MAX_PAGE}."),
-            ));
-        }
-        let clients = self
-            .accounts
-            .list_clients(limit, offset.0.unwrap_or(0))
-            .await?;
+        let (limit, offset) = page(limit, offset)?;
+        let clients = self.accounts.list_clients(limit, offset).await?;
         Ok(ClientsResponse::Ok(Json(
             clients.into_iter().map(ClientView::from).collect(),
         )))

@@ -25,6 +25,25 @@ pub const MAX_PAGE: u32 = 500;
 /// Page size when `limit` is not given.
 pub const DEFAULT_PAGE: u32 = 50;
 
+/// The `limit` and `offset` of a listing, with their defaults. The OpenAPI
+/// validator already refuses a `limit` outside 1..=[`MAX_PAGE`]; this is the
+/// one place that also holds to it should a route lack the validator.
+pub(super) fn page(
+    limit: Query<Option<u32>>,
+    offset: Query<Option<u32>>,
+) -> Result<(u32, u32), ApiError> {
+    let limit = limit.0.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Some("bad-request"),
+            "Bad request",
+            format!("limit must be between 1 and {MAX_PAGE}."),
+        ));
+    }
+    Ok((limit, offset.0.unwrap_or(0)))
+}
+
 /// The signed-in user.
 #[derive(Object)]
 pub struct Me {
@@ -134,19 +153,8 @@ impl UsersApi {
         offset: Query<Option<u32>>,
     ) -> Result<UsersResponse, ApiError> {
         auth.require(ADMIN)?;
-        let limit = limit.0.unwrap_or(DEFAULT_PAGE);
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Some("bad-request"),
-                "Bad request",
-                format!("limit must be between 1 and {MAX_PAGE}."),
-            ));
-        }
-        let users = self
-            .accounts
-            .list_users(limit, offset.0.unwrap_or(0))
-            .await?;
+        let (limit, offset) = page(limit, offset)?;
+        let users = self.accounts.list_users(limit, offset).await?;
         Ok(UsersResponse::Ok(Json(
             users.into_iter().map(UserView::from).collect(),
         )))
