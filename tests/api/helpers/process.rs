@@ -55,10 +55,13 @@ impl ServerProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = reported_address(&line) {
+                // Kept before the address is reported, so that a test that
+                // has the address also finds the line in the log.
+                let addr = reported_address(&line);
+                sink.lock().unwrap().push(line);
+                if let Some(addr) = addr {
                     let _ = tx.send(addr);
                 }
-                sink.lock().unwrap().push(line);
             }
         });
         let addr = rx
