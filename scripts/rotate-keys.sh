@@ -25,6 +25,10 @@ it is started from: relative paths, and the .env file, are taken from there.
 
 Environment (also read from .env, where the environment wins):
   SIGIL_KEYS_DIR    keys folder (default: keys)
+  SIGIL_KEY_STORE   folder (default) or database; with database (and
+                    SIGIL_DATABASE_URL, SIGIL_KEY_ENCRYPTION_KEY) the rotation
+                    is one transaction in PostgreSQL and every server, on
+                    any machine, swaps the new set in within about a second
   SIGIL_PID_FILE    pid file of a server (default: data/sigil.pid)
   SIGIL_PID_FILES   several pid files, separated by spaces; replaces the
                     default pid file (an explicit SIGIL_PID_FILE is still used)
@@ -38,7 +42,7 @@ Environment (also read from .env, where the environment wins):
 
 A pid file whose process is gone, or is not sigil (a reused pid), is skipped
 with a warning: running servers also notice the change by watching the keys
-folder within seconds.
+folder within seconds (or through the database's notifications).
 Exit status: 0 on success; non-zero, with a message on stderr, on any failure.
 EOF
 }
@@ -88,7 +92,8 @@ cd -- "$root"
 source "$root/scripts/lib/cargo-target.sh"
 
 # Prints the value of variable $1 from .env (sigil reads .env itself; the
-# script needs only the pid-file settings). Quotes around the value are removed.
+# script needs only the pid-file settings and the key store). Quotes around the
+# value are removed.
 dotenv_value() {
     [[ -f .env ]] || return 0
     local line value
@@ -101,7 +106,7 @@ dotenv_value() {
     printf '%s' "$value"
 }
 
-for name in SIGIL_PID_FILE SIGIL_PID_FILES SIGIL_BIN; do
+for name in SIGIL_PID_FILE SIGIL_PID_FILES SIGIL_BIN SIGIL_KEY_STORE; do
     if [[ -z "${!name+set}" ]]; then
         value="$(dotenv_value "$name")"
         if [[ -n "$value" ]]; then
@@ -148,7 +153,12 @@ elif [[ -n "$SIGIL_PID_FILE" ]]; then
     pid_files=("$SIGIL_PID_FILE")
 fi
 
-watching="running servers also notice the change by watching the keys folder within seconds"
+store="${SIGIL_KEY_STORE:-folder}"
+if [[ "${store,,}" == database ]]; then
+    watching="servers on the database key store receive the change within about a second anyway"
+else
+    watching="running servers also notice the change by watching the keys folder within seconds"
+fi
 failed=0
 for pid_file in "${pid_files[@]}"; do
     if [[ ! -e "$pid_file" ]]; then

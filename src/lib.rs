@@ -20,10 +20,11 @@
 //! | 2 | [`token`] | issuing and checking access and refresh tokens | `jose`, `keys` |
 //! | 2 | [`password`] | argon2id on low-priority threads behind a bounded queue | `config`, `jose` |
 //! | 3 | [`store`] | users, refresh families, throttle counters (SQLite, PostgreSQL) | `config`, `jose`, `keys`, `token` |
-//! | 3 | [`reload`] | keeps a running server's key set current | `config`, `keys`, `telemetry` |
 //! | 4 | [`accounts`] | the domain: register, log in, refresh, authenticate, manage users and confidential clients | everything below |
-//! | 5 | [`http`] | routes, OpenAPI, bearer extractor, problem+json, middleware | everything below but `store` |
-//! | 5 | [`cli`] | `users create\|promote`, `clients …`, `keys …` | everything below but `http` |
+//! | 4 | [`key_store`] | where the key set is kept: the keys folder or the database (sealed); migration between them | `config`, `keys`, `telemetry`, `store` |
+//! | 5 | [`reload`] | keeps a running server's key set current | `config`, `keys`, `telemetry`, `key_store` |
+//! | 5 | [`http`] | routes, OpenAPI, bearer extractor, problem+json, middleware | everything below but `store`, `key_store` |
+//! | 5 | [`cli`] | `users create\|promote`, `clients …`, `keys …` | everything below but `http`, `reload` |
 //! | 6 | [`startup`] | wires it all into an [`Application`](startup::Application) | everything |
 //!
 //! Crypto, keys and storage know nothing about HTTP. Where does new code
@@ -77,8 +78,14 @@
 //!   refresh tokens (`refresh`).
 //! - [`keys`] holds signing keys: generation, the keys folder on disk, the JWK
 //!   Set, and the [`Keyring`](keys::Keyring) that swaps key sets atomically.
-//! - [`reload`] keeps a running server's key set current: `SIGHUP`, a watcher
-//!   on the keys folder and polling all reload it, off the request path.
+//! - [`key_store`] says where the key set is kept: the keys folder
+//!   ([`keys::KeyFolder`]) or PostgreSQL (`database`: private keys sealed
+//!   with AES-256-GCM by `keys::seal`, every change one transaction under an
+//!   advisory lock, `NOTIFY` on commit), and moves a set between them
+//!   (`migrate`). Both apply the same life-cycle rules (`keys::plan_*`).
+//! - [`reload`] keeps a running server's key set current, off the request
+//!   path: `SIGHUP`, a watcher on the keys folder and polling, or the
+//!   database's notifications with polling as the fallback.
 //! - [`store`] persists users, refresh-token families, revoked access tokens
 //!   and throttle counters behind the [`Store`](store::Store) trait (SQLite and PostgreSQL, same
 //!   behaviour), opened by [`store::open`]; `startup` purges what has expired
@@ -102,6 +109,8 @@ pub mod config;
 #[cfg(feature = "server")]
 pub mod http;
 pub mod jose;
+#[cfg(feature = "server")]
+pub mod key_store;
 #[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]

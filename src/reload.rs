@@ -1,17 +1,21 @@
 //! Keeping a running server's key set current without a restart.
 //!
-//! The keys folder is the source of truth: `sigil keys rotate` (or another
-//! instance) changes it, and every server notices — on `SIGHUP`, through a
-//! file-system watcher on the folder, and by polling the manifest as a
-//! fallback. A reload reads and checks the whole folder on a blocking thread,
-//! off the request path, and only then swaps the new [`KeySet`] into the
+//! The key store is the source of truth: `sigil keys rotate` (or another
+//! instance) changes it, and every server notices. With the keys folder: on
+//! `SIGHUP`, through a file-system watcher on the folder, and by polling the
+//! manifest as a fallback. With the database: through its notifications
+//! (`LISTEN`), on `SIGHUP`, and by polling the set's version, every second
+//! while the notifications are down. A reload reads and checks the whole
+//! set off the request path, and only then swaps the new [`KeySet`] into the
 //! [`Keyring`] in one atomic step: a request sees either the old set or the
-//! new one, never a mix. A folder that fails to load is logged and ignored;
-//! the server keeps serving with the set it has.
+//! new one, never a mix. A set that fails to load is logged and ignored; the
+//! server keeps serving with the set it has.
 //!
 //! Every `SIGHUP` logs one line at INFO: the `keys_reloaded` audit event, `key
-//! set unchanged`, or the error. The watcher and the poll log only changes and
-//! errors (`key set unchanged` at DEBUG).
+//! set unchanged`, or the error. The watcher, the notifications and the poll
+//! log only changes and errors (`key set unchanged` at DEBUG).
+
+mod database;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::key_store::KeyStore;
 use crate::keys::{KeyError, KeyFolder, KeySet, Keyring, MANIFEST_FILE, RotateOptions};
 use crate::telemetry::metrics::Metrics;
 
@@ -37,43 +42,41 @@ pub enum Trigger {
     Signal,
     /// The watcher saw the manifest change.
     Watcher,
-    /// Polling saw the manifest change.
+    /// Polling saw the manifest (or the database's set) change.
     Poll,
+    /// The database notified a committed change.
+    Notification,
     /// This server rotated the keys itself.
     Rotation,
 }
 
-/// Loads the keys folder and swaps it into the keyring when it changed.
+/// Loads the key set and swaps it into the keyring when it changed.
 #[derive(Clone)]
 pub struct KeyReloader {
-    folder: Arc<KeyFolder>,
+    store: Arc<KeyStore>,
     keyring: Arc<Keyring>,
     metrics: Arc<Metrics>,
 }
 
 impl KeyReloader {
-    /// A reloader for `folder` feeding `keyring`, counting in `metrics`.
-    pub fn new(folder: KeyFolder, keyring: Arc<Keyring>, metrics: Arc<Metrics>) -> KeyReloader {
+    /// A reloader for `store` feeding `keyring`, counting in `metrics`.
+    pub fn new(store: KeyStore, keyring: Arc<Keyring>, metrics: Arc<Metrics>) -> KeyReloader {
         KeyReloader {
-            folder: Arc::new(folder),
+            store: Arc::new(store),
             keyring,
             metrics,
         }
     }
 
-    /// Loads the folder on a blocking thread; if it loads and differs from the
-    /// set being served, swaps it in. Returns whether a swap happened. On
+    /// Loads the set (off the async threads); if it loads and differs from
+    /// the set being served, swaps it in. Returns whether a swap happened. On
     /// error the served set is left alone and the error is logged; see the
     /// module docs for what is logged when nothing changed.
     pub async fn reload(&self, trigger: Trigger) -> Result<bool, KeyError> {
-        let folder = self.folder.clone();
-        let loaded = tokio::task::spawn_blocking(move || folder.load())
-            .await
-            .map_err(|e| KeyError::InvalidSet(format!("reload task failed: {e}")));
-        let set = match loaded.and_then(|r| r) {
+        let set = match self.store.load().await {
             Ok(set) => set,
             Err(e) => {
-                tracing::error!(?trigger, error = %e, "keys folder could not be loaded; still serving the previous key set");
+                tracing::error!(?trigger, error = %e, "the key set could not be loaded from {}; still serving the previous key set", self.store.describe());
                 self.metrics.key_reload("error");
                 return Err(e);
             }
@@ -102,9 +105,9 @@ impl KeyReloader {
         Ok(true)
     }
 
-    /// The folder this reloader reads.
-    pub fn folder(&self) -> &KeyFolder {
-        &self.folder
+    /// The store this reloader reads.
+    pub fn store(&self) -> &KeyStore {
+        &self.store
     }
 }
 
@@ -138,17 +141,14 @@ impl KeyReloader {
     /// the folder may all tick: the folder lock and the re-check under it let
     /// only one of them rotate per interval.
     pub async fn rotate_if_due(&self, auto: AutoRotation) -> Result<bool, KeyError> {
-        let folder = self.folder.clone();
-        let changed = tokio::task::spawn_blocking(move || {
-            let now = chrono::Utc::now();
-            let rotated = folder
-                .rotate_if_due(auto.interval, auto.options, now)?
-                .is_some();
-            let pruned = !folder.prune(auto.grace, now)?.is_empty();
-            Ok::<_, KeyError>(rotated || pruned)
-        })
-        .await
-        .map_err(|e| KeyError::InvalidSet(format!("rotation task failed: {e}")))??;
+        let now = chrono::Utc::now();
+        let rotated = self
+            .store
+            .rotate_if_due(auto.interval, auto.options, now)
+            .await?
+            .is_some();
+        let pruned = !self.store.prune(auto.grace, now).await?.is_empty();
+        let changed = rotated || pruned;
         if changed {
             self.reload(Trigger::Rotation).await?;
         }
@@ -156,7 +156,8 @@ impl KeyReloader {
     }
 }
 
-/// Starts watching: `SIGHUP`, folder events and polling all lead to
+/// Starts watching: `SIGHUP`, changes of the store (the folder's watcher and
+/// poll, or the database's notifications and poll) all lead to
 /// [`KeyReloader::reload`]; with `rotation`, a timer also rotates the keys
 /// when due. The signal handler is installed before this returns, so a
 /// `SIGHUP` sent right after cannot kill the process.
@@ -164,54 +165,77 @@ pub fn spawn(
     reloader: KeyReloader,
     rotation: Option<AutoRotation>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    Ok(match reloader.store().clone() {
+        KeyStore::Folder(folder) => tokio::spawn(watch_folder(reloader, folder, rotation, hangup)),
+        KeyStore::Database(db) => tokio::spawn(database::watch(reloader, db, rotation, hangup)),
+    })
+}
+
+/// The folder store's loop: watcher, poll, `SIGHUP`, automatic rotation.
+async fn watch_folder(
+    reloader: KeyReloader,
+    folder: KeyFolder,
+    rotation: Option<AutoRotation>,
+    mut hangup: tokio::signal::unix::Signal,
+) {
     let (tx, mut events) = mpsc::channel::<()>(1);
-    let watcher = watch(reloader.folder().path().to_owned(), tx);
+    let watcher = watch(folder.path().to_owned(), tx);
     let poll_every = if watcher.is_some() {
         POLL_WITH_WATCHER
     } else {
         POLL_WITHOUT_WATCHER
     };
-    let manifest = reloader.folder().manifest_path();
-    Ok(tokio::spawn(async move {
-        // Keep the watcher alive as long as the task runs.
-        let _watcher = watcher;
-        let mut seen = fingerprint(&manifest);
-        let mut poll = tokio::time::interval(poll_every);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut rotate_tick =
-            tokio::time::interval(rotation.map_or(Duration::from_secs(3600), |r| r.check_every()));
-        rotate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let trigger = tokio::select! {
-                _ = rotate_tick.tick(), if rotation.is_some() => {
-                    if let Some(auto) = rotation
-                        && let Err(e) = reloader.rotate_if_due(auto).await
-                    {
-                        tracing::warn!(error = %e, "automatic key rotation did not happen this time");
-                    }
-                    seen = fingerprint(&manifest);
+    let manifest = folder.manifest_path();
+    // Keep the watcher alive as long as the task runs.
+    let _watcher = watcher;
+    let mut seen = fingerprint(&manifest);
+    let mut poll = tokio::time::interval(poll_every);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rotate_tick = rotation_timer(rotation);
+    loop {
+        let trigger = tokio::select! {
+            _ = rotate_tick.tick(), if rotation.is_some() => {
+                rotate_now(&reloader, rotation).await;
+                seen = fingerprint(&manifest);
+                continue;
+            }
+            _ = hangup.recv() => Trigger::Signal,
+            Some(()) = events.recv() => {
+                // Let a burst of events (temp files, renames) settle.
+                tokio::time::sleep(DEBOUNCE).await;
+                while events.try_recv().is_ok() {}
+                Trigger::Watcher
+            }
+            _ = poll.tick() => {
+                let now = fingerprint(&manifest);
+                if now == seen {
                     continue;
                 }
-                _ = hangup.recv() => Trigger::Signal,
-                Some(()) = events.recv() => {
-                    // Let a burst of events (temp files, renames) settle.
-                    tokio::time::sleep(DEBOUNCE).await;
-                    while events.try_recv().is_ok() {}
-                    Trigger::Watcher
-                }
-                _ = poll.tick() => {
-                    let now = fingerprint(&manifest);
-                    if now == seen {
-                        continue;
-                    }
-                    Trigger::Poll
-                }
-            };
-            seen = fingerprint(&manifest);
-            let _ = reloader.reload(trigger).await;
-        }
-    }))
+                Trigger::Poll
+            }
+        };
+        seen = fingerprint(&manifest);
+        let _ = reloader.reload(trigger).await;
+    }
+}
+
+/// The automatic-rotation timer (ticking hourly, unused, without rotation).
+fn rotation_timer(rotation: Option<AutoRotation>) -> tokio::time::Interval {
+    let mut tick =
+        tokio::time::interval(rotation.map_or(Duration::from_secs(3600), |r| r.check_every()));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+/// One tick of automatic rotation; a refusal or failure is logged and the
+/// next tick tries again.
+async fn rotate_now(reloader: &KeyReloader, rotation: Option<AutoRotation>) {
+    if let Some(auto) = rotation
+        && let Err(e) = reloader.rotate_if_due(auto).await
+    {
+        tracing::warn!(error = %e, "automatic key rotation did not happen this time");
+    }
 }
 
 /// What polling compares: the manifest's modification time and size.

@@ -13,7 +13,8 @@ use poem::{EndpointExt, Server};
 use secrecy::ExposeSecret;
 
 use crate::accounts::{AccountError, Accounts, Registration, scopes};
-use crate::config::{CLOCK_LEEWAY, Settings};
+use crate::config::{CLOCK_LEEWAY, KeyStoreSettings, Settings};
+use crate::key_store::{DatabaseKeys, KeyStore};
 use crate::keys::RotateOptions;
 use crate::keys::{KeyError, KeyFolder, Keyring};
 use crate::password::PasswordHasher;
@@ -39,7 +40,7 @@ pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Database(#[from] OpenError),
-    /// The keys folder could not be loaded or created.
+    /// The key set could not be loaded or created.
     #[error("cannot load keys: {0}")]
     Keys(#[from] KeyError),
     /// The listen address could not be bound.
@@ -82,16 +83,19 @@ impl Application {
         // The URL's `Display` masks the password and every query value not
         // known to be harmless.
         tracing::info!(database = %settings.database_url, "database opened");
-        let folder = KeyFolder::new(settings.keys_dir.clone());
-        let init_folder = KeyFolder::new(settings.keys_dir.clone());
-        let (alg, bits) = (settings.signing_alg, settings.rsa_bits);
-        let key_set = tokio::task::spawn_blocking(move || init_folder.load_or_init(alg, bits))
-            .await
-            .map_err(|e| StartupError::Other(e.to_string()))??;
-        tracing::info!(active_kid = %key_set.active().kid(), keys = key_set.keys().len(), "key set loaded");
+        let key_store = open_key_store(&settings, store.as_ref()).await?;
+        let key_set = key_store
+            .load_or_init(settings.signing_alg, settings.rsa_bits)
+            .await?;
+        tracing::info!(
+            store = %key_store.describe(),
+            active_kid = %key_set.active().kid(),
+            keys = key_set.keys().len(),
+            "key set loaded"
+        );
         let keyring = Arc::new(Keyring::new(key_set));
         let metrics = Arc::new(Metrics::new());
-        let reloader = KeyReloader::new(folder, keyring.clone(), metrics.clone());
+        let reloader = KeyReloader::new(key_store, keyring.clone(), metrics.clone());
         let rotation = settings.key_rotation_interval.map(|interval| AutoRotation {
             interval,
             options: RotateOptions {
@@ -246,6 +250,30 @@ async fn purge_periodically(accounts: Accounts) {
 
 /// On first start only (no users yet), creates the administrator named by
 /// `SIGIL_BOOTSTRAP_ADMIN_EMAIL` / `SIGIL_BOOTSTRAP_ADMIN_PASSWORD`.
+/// The key store the settings name. With the database store, a first start
+/// (no key set in the database) beside a keys folder that holds one stops:
+/// creating a new set would leave every token of the folder's keys
+/// unverifiable; `sigil keys migrate --to database` moves them first.
+async fn open_key_store(
+    settings: &Settings,
+    store: &dyn crate::store::Store,
+) -> Result<KeyStore, StartupError> {
+    let folder = KeyFolder::new(settings.keys_dir.clone());
+    let KeyStoreSettings::Database(keys) = &settings.key_store else {
+        return Ok(KeyStore::Folder(folder));
+    };
+    let db = DatabaseKeys::connect(store, keys)?;
+    if db.list().await?.is_empty() && folder.manifest_path().exists() {
+        return Err(StartupError::Other(format!(
+            "SIGIL_KEY_STORE=database: the database holds no key set, but the keys folder {} does; \
+             run `sigil keys migrate --to database` first so that its keys (and the tokens they \
+             signed) carry over, or move the folder away to start with new keys",
+            folder.path().display()
+        )));
+    }
+    Ok(KeyStore::Database(db))
+}
+
 async fn bootstrap_admin(accounts: &Accounts, settings: &Settings) -> Result<(), StartupError> {
     let Some(admin) = &settings.bootstrap_admin else {
         return Ok(());

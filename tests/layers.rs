@@ -62,11 +62,6 @@ const LAYERS: &[Layer] = &[
         may_use: &["config", "jose", "keys", "token"],
     },
     Layer {
-        module: "reload",
-        rank: 3,
-        may_use: &["config", "keys", "telemetry"],
-    },
-    Layer {
         module: "accounts",
         rank: 4,
         may_use: &[
@@ -78,8 +73,17 @@ const LAYERS: &[Layer] = &[
             "token",
             "password",
             "store",
-            "reload",
         ],
+    },
+    Layer {
+        module: "key_store",
+        rank: 4,
+        may_use: &["config", "keys", "telemetry", "store"],
+    },
+    Layer {
+        module: "reload",
+        rank: 5,
+        may_use: &["config", "keys", "telemetry", "key_store"],
     },
     Layer {
         module: "http",
@@ -92,7 +96,6 @@ const LAYERS: &[Layer] = &[
             "telemetry",
             "token",
             "password",
-            "reload",
             "accounts",
         ],
     },
@@ -108,7 +111,7 @@ const LAYERS: &[Layer] = &[
             "token",
             "password",
             "store",
-            "reload",
+            "key_store",
             "accounts",
         ],
     },
@@ -124,6 +127,7 @@ const LAYERS: &[Layer] = &[
             "token",
             "password",
             "store",
+            "key_store",
             "reload",
             "accounts",
             "http",

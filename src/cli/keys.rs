@@ -1,6 +1,8 @@
-//! `sigil keys list | rotate | prune | import`: the key life cycle from the
-//! command line. Output is what a script reads (the listing, the new active kid,
-//! pruned kids) on stdout, and summaries for people on stderr.
+//! `sigil keys list | rotate | prune | import | reseal | migrate`: the key
+//! life cycle from the command line, against the key store `SIGIL_KEY_STORE`
+//! names (the keys folder, or the database). Output is what a script reads
+//! (the listing, the new active kid, pruned kids) on stdout, and summaries
+//! for people on stderr.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -10,7 +12,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::config::{ConfigError, KeyArgs, KeySettings};
+use crate::config::{
+    ConfigError, DatabaseArgs, DatabaseUrl, KeyArgs, KeySettings, KeyStoreSettings, check_database,
+};
+use crate::key_store::{DatabaseKeys, KeyStore, Migration, migrate_to_database, migrate_to_folder};
 use crate::keys::{
     Algorithm, Import, KeyError, KeyFolder, KeyMeta, KeyState, RotateOptions, Rotation,
 };
@@ -47,6 +52,57 @@ pub enum KeysCommand {
     /// exponent under 65537, EC and any other key type, a key already in the
     /// set, a file over 64 KiB, anything that is not one PEM private key.
     Import(ImportKey),
+    /// Seal every private key in the database under SIGIL_KEY_ENCRYPTION_KEY
+    /// (after a new key-encryption key was introduced, the old one given as
+    /// SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS); prints how many were resealed.
+    ///
+    /// Database store only. Kids, states and dates do not change, and no
+    /// server stops serving: run it once every instance runs with the new
+    /// key and the previous one, then drop SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS.
+    Reseal(ResealKeys),
+    /// Copy the key set from the other store into this one, every kid, state
+    /// and date kept, so no token is invalidated; prints the kids.
+    ///
+    /// `--to database` copies SIGIL_KEYS_DIR into SIGIL_DATABASE_URL
+    /// (PostgreSQL), sealed under SIGIL_KEY_ENCRYPTION_KEY; `--to folder`
+    /// copies the database's set into SIGIL_KEYS_DIR. The destination must
+    /// hold no key set (or already exactly this one); the source is left
+    /// as it was. Then set SIGIL_KEY_STORE on every instance and restart.
+    Migrate(MigrateKeys),
+}
+
+/// Where the keys are: the keys settings and, for the database store, the
+/// database.
+#[derive(Args, Debug)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+impl StoreArgs {
+    fn settings(&self) -> Result<(KeySettings, DatabaseUrl), KeysError> {
+        Ok((self.keys.settings()?, self.database.database_url.clone()))
+    }
+}
+
+/// Flags of `sigil keys reseal`.
+#[derive(Args, Debug)]
+pub struct ResealKeys {
+    #[command(flatten)]
+    pub keys: StoreArgs,
+}
+
+/// Flags of `sigil keys migrate`.
+#[derive(Args, Debug)]
+pub struct MigrateKeys {
+    /// The store to copy the key set into: `database` (from the keys folder)
+    /// or `folder` (from the database).
+    #[arg(long, value_name = "database|folder", value_parser = ["database", "folder"])]
+    pub to: String,
+    #[command(flatten)]
+    pub keys: StoreArgs,
 }
 
 /// Flags of `sigil keys list`.
@@ -56,7 +112,7 @@ pub struct ListKeys {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub keys: KeyArgs,
+    pub keys: StoreArgs,
 }
 
 /// Flags of `sigil keys rotate`.
@@ -73,7 +129,7 @@ pub struct RotateKeys {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
-    pub keys: KeyArgs,
+    pub keys: StoreArgs,
 }
 
 /// Arguments of `sigil keys import`.
@@ -84,14 +140,14 @@ pub struct ImportKey {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     #[command(flatten)]
-    pub keys: KeyArgs,
+    pub keys: StoreArgs,
 }
 
 /// Flags of `sigil keys prune`.
 #[derive(Args, Debug)]
 pub struct PruneKeys {
     #[command(flatten)]
-    pub keys: KeyArgs,
+    pub keys: StoreArgs,
 }
 
 /// Why a `keys` command failed: one line for the operator.
@@ -100,25 +156,34 @@ pub enum KeysError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The keys folder refused or failed.
+    /// The key store refused or failed.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The database could not be opened.
+    #[error("{0}")]
+    Database(String),
+    /// The command needs something else configured.
+    #[error("{0}")]
+    Usage(String),
     /// Writing the output failed (e.g. a closed pipe).
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
 }
 
 /// Runs a `keys` command, writing what scripts read to `out` and what people
-/// read to `err`. Blocking (file I/O, key generation, the folder lock).
-pub fn run(
+/// read to `err`.
+pub async fn run(
     command: KeysCommand,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), KeysError> {
     match command {
-        KeysCommand::List(cmd) => list(&cmd.keys.settings()?, cmd.json, out),
+        KeysCommand::List(cmd) => {
+            let (settings, store) = open(&cmd.keys).await?;
+            list(&settings, &store, cmd.json, out).await
+        }
         KeysCommand::Rotate(cmd) => {
-            let settings = cmd.keys.settings()?;
+            let (settings, store) = open(&cmd.keys).await?;
             let opts = RotateOptions {
                 alg: cmd.alg.unwrap_or(settings.signing_alg),
                 rsa_bits: settings.rsa_bits,
@@ -126,37 +191,142 @@ pub fn run(
                 force: cmd.force,
                 grace: settings.key_grace,
             };
-            let rotation = KeyFolder::new(&settings.keys_dir).rotate(opts)?;
-            write_rotation(&settings, &rotation, err)?;
+            let rotation = store.rotate(opts).await?;
+            write_rotation(&settings, &store, &rotation, err)?;
             writeln!(out, "{}", rotation.active.kid)?;
             Ok(())
         }
         KeysCommand::Prune(cmd) => {
-            let settings = cmd.keys.settings()?;
-            let folder = KeyFolder::new(&settings.keys_dir);
-            let pruned = folder.prune(settings.key_grace, Utc::now())?;
+            let (settings, store) = open(&cmd.keys).await?;
+            let pruned = store.prune(settings.key_grace, Utc::now()).await?;
             for meta in &pruned {
                 writeln!(out, "{}", meta.kid)?;
             }
-            write_prune_summary(&folder, &settings, &pruned, err)
+            write_prune_summary(&store, &settings, &pruned, err).await
         }
         KeysCommand::Import(cmd) => {
-            let settings = cmd.keys.settings()?;
-            let import = KeyFolder::new(&settings.keys_dir).import(&cmd.file)?;
-            write_import(&settings, &import, err)?;
+            let (settings, store) = open(&cmd.keys).await?;
+            let import = store.import(&cmd.file).await?;
+            write_import(&settings, &store, &import, err)?;
             writeln!(out, "{}", import.imported.kid)?;
             Ok(())
         }
+        KeysCommand::Reseal(cmd) => {
+            let (_, store) = open(&cmd.keys).await?;
+            let KeyStore::Database(db) = store else {
+                return Err(KeysError::Usage(
+                    "`sigil keys reseal` works on the database key store (SIGIL_KEY_STORE=database); \
+                     the keys folder holds keys as files, not sealed"
+                        .into(),
+                ));
+            };
+            let resealed = db.reseal().await?;
+            writeln!(out, "{resealed}")?;
+            writeln!(
+                err,
+                "resealed {resealed} key(s) under the current SIGIL_KEY_ENCRYPTION_KEY; \
+                 once every instance runs without SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS, the old key can be destroyed"
+            )?;
+            Ok(())
+        }
+        KeysCommand::Migrate(cmd) => migrate(&cmd, out, err).await,
     }
+}
+
+/// The store the settings name, opened: the database only when it is the
+/// key store, so a folder command never creates a database file.
+async fn open(args: &StoreArgs) -> Result<(KeySettings, KeyStore), KeysError> {
+    let (settings, url) = args.settings()?;
+    check_database(&settings.store, &url)?;
+    let store = match &settings.store {
+        KeyStoreSettings::Folder => KeyStore::Folder(KeyFolder::new(&settings.keys_dir)),
+        KeyStoreSettings::Database(keys) => KeyStore::Database(open_database(&url, keys).await?),
+    };
+    Ok((settings, store))
+}
+
+async fn open_database(
+    url: &DatabaseUrl,
+    keys: &crate::config::KeyEncryptionKeys,
+) -> Result<DatabaseKeys, KeysError> {
+    if !url.is_postgres() {
+        return Err(KeysError::Usage(
+            "the database key store needs SIGIL_DATABASE_URL=postgres://…".into(),
+        ));
+    }
+    let store = crate::store::open(url)
+        .await
+        .map_err(|e| KeysError::Database(e.to_string()))?;
+    Ok(DatabaseKeys::connect(store.as_ref(), keys)?)
+}
+
+/// `sigil keys migrate --to database|folder`.
+async fn migrate(
+    cmd: &MigrateKeys,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), KeysError> {
+    let (settings, url) = cmd.keys.settings()?;
+    let Some(keys) = &settings.encryption_keys else {
+        return Err(KeysError::Usage(
+            "`sigil keys migrate` needs SIGIL_KEY_ENCRYPTION_KEY: the key that seals (or opens) \
+             the keys in the database; make one with `openssl rand -base64 32`"
+                .into(),
+        ));
+    };
+    let db = open_database(&url, keys).await?;
+    let folder = KeyFolder::new(&settings.keys_dir);
+    let (from, to, migration) = if cmd.to == "database" {
+        let done = migrate_to_database(&folder, &db).await?;
+        (
+            format!("the keys folder {}", settings.keys_dir.display()),
+            "the database".to_owned(),
+            done,
+        )
+    } else {
+        let done = migrate_to_folder(&db, &folder).await?;
+        (
+            "the database".to_owned(),
+            format!("the keys folder {}", settings.keys_dir.display()),
+            done,
+        )
+    };
+    let (kids, copied) = match &migration {
+        Migration::Copied { kids } => (kids, true),
+        Migration::AlreadyThere { kids } => (kids, false),
+    };
+    for kid in kids {
+        writeln!(out, "{kid}")?;
+    }
+    if copied {
+        writeln!(
+            err,
+            "copied {} key(s) from {from} to {to}, every kid kept",
+            kids.len()
+        )?;
+    } else {
+        writeln!(
+            err,
+            "{to} already holds these {} key(s); nothing was written",
+            kids.len()
+        )?;
+    }
+    writeln!(
+        err,
+        "next: set SIGIL_KEY_STORE={} on every instance and restart them; {from} was left as it was",
+        cmd.to
+    )?;
+    Ok(())
 }
 
 fn write_import(
     settings: &KeySettings,
+    store: &KeyStore,
     import: &Import,
     err: &mut dyn Write,
 ) -> Result<(), KeysError> {
     let Import { imported, replaced } = import;
-    writeln!(err, "imported a key into {}:", settings.keys_dir.display())?;
+    writeln!(err, "imported a key into {}:", store.describe())?;
     writeln!(
         err,
         "  next     {}  {}  published now; signs after the next rotation, allowed in {}",
@@ -171,19 +341,21 @@ fn write_import(
             meta.kid, meta.alg
         )?;
     }
-    writeln!(
-        err,
-        "running servers publish it on SIGHUP or by watching the keys folder"
-    )?;
+    writeln!(err, "running servers publish it {}", pickup(store))?;
     Ok(())
 }
 
-/// The table (or JSON), from the manifest alone; then the folder is loaded
-/// as the server would, so a broken key file shows up as an error after the
-/// listing that helps to find it.
-fn list(settings: &KeySettings, as_json: bool, out: &mut dyn Write) -> Result<(), KeysError> {
-    let folder = KeyFolder::new(&settings.keys_dir);
-    let mut metas = folder.list()?;
+/// The table (or JSON), from the manifest (or the table's plain columns)
+/// alone; then the set is loaded as the server would, so a broken key file
+/// or a key that cannot be opened shows up as an error after the listing
+/// that helps to find it.
+async fn list(
+    settings: &KeySettings,
+    store: &KeyStore,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), KeysError> {
+    let mut metas = store.list().await?;
     metas.sort_by_key(|m| m.state.publish_rank());
     let now = Utc::now();
     if as_json {
@@ -223,12 +395,13 @@ fn list(settings: &KeySettings, as_json: bool, out: &mut dyn Write) -> Result<()
             )?;
         }
     }
-    folder.load()?;
+    store.load().await?;
     Ok(())
 }
 
 fn write_rotation(
     settings: &KeySettings,
+    store: &KeyStore,
     rotation: &Rotation,
     err: &mut dyn Write,
 ) -> Result<(), KeysError> {
@@ -237,7 +410,7 @@ fn write_rotation(
         retired,
         next,
     } = rotation;
-    writeln!(err, "rotated the keys in {}:", settings.keys_dir.display())?;
+    writeln!(err, "rotated the keys in {}:", store.describe())?;
     writeln!(
         err,
         "  active   {}  {}  signs from now on",
@@ -265,15 +438,20 @@ fn write_rotation(
             next.alg, active.alg
         )?;
     }
-    writeln!(
-        err,
-        "running servers pick this up on SIGHUP or by watching the keys folder"
-    )?;
+    writeln!(err, "running servers pick this up {}", pickup(store))?;
     Ok(())
 }
 
-fn write_prune_summary(
-    folder: &KeyFolder,
+/// How running servers learn of a change, for the summaries.
+fn pickup(store: &KeyStore) -> &'static str {
+    match store {
+        KeyStore::Folder(_) => "on SIGHUP or by watching the keys folder",
+        KeyStore::Database(_) => "within about a second, through the database's notifications",
+    }
+}
+
+async fn write_prune_summary(
+    store: &KeyStore,
     settings: &KeySettings,
     pruned: &[KeyMeta],
     err: &mut dyn Write,
@@ -283,8 +461,9 @@ fn write_prune_summary(
     } else {
         write!(err, "pruned {} retired key(s)", pruned.len())?;
     }
-    let upcoming = folder
-        .list()?
+    let upcoming = store
+        .list()
+        .await?
         .iter()
         .filter_map(|m| m.prunable_at(settings.key_grace))
         .min();

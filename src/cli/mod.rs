@@ -1,6 +1,6 @@
 //! The `sigil` command line: `serve` (the default), `users create | promote`,
 //! `clients create | list | disable | rotate-secret` and
-//! `keys list | rotate | prune | import`. (The crypto benchmark is a bench target,
+//! `keys list | rotate | prune | import | reseal | migrate`. (The crypto benchmark is a bench target,
 //! `tests/bench/crypto.rs`, not part of the product.)
 //! `main.rs` parses and dispatches; the work happens in the library.
 
@@ -34,7 +34,7 @@ pub enum Command {
     /// Manage confidential clients (service accounts).
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
-    /// Manage signing keys: list, rotate, prune, import.
+    /// Manage signing keys: list, rotate, prune, import, reseal, migrate.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
 }

@@ -17,6 +17,7 @@ use super::hashing::{
     Argon2Cost, HashingSettings, MAX_ITERATIONS, MAX_MEMORY_KIB, MAX_PARALLELISM,
     MIN_MEMORY_KIB_PER_LANE, default_concurrency,
 };
+use super::key_store::{KeyStoreKind, check_database, key_store_settings};
 use super::parse::{self, RotationInterval};
 use super::{
     BootstrapAdmin, CLOCK_LEEWAY, ConfigError, DatabaseUrl, KeySettings, LogFormat, Settings,
@@ -209,6 +210,7 @@ impl ServeArgs {
     /// The settings; fails at the first rule between two settings that is broken.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
         let keys = self.keys.settings()?;
+        check_database(&keys.store, &self.database.database_url)?;
         if self.refresh_ttl <= keys.access_ttl {
             return Err(ConfigError::new(
                 "SIGIL_REFRESH_TTL",
@@ -268,6 +270,7 @@ impl ServeArgs {
         Ok(Settings {
             bind: self.bind,
             database_url: self.database.database_url.clone(),
+            key_store: keys.store,
             keys_dir: keys.keys_dir,
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
@@ -321,6 +324,29 @@ pub struct KeyArgs {
         value_parser = parse::duration_at_most::<{ parse::MAX_LONG_LIVED_SECS }>
     )]
     pub key_grace: Option<Duration>,
+    /// Where the key set is kept: folder (SIGIL_KEYS_DIR) or database
+    /// (PostgreSQL, private keys sealed under SIGIL_KEY_ENCRYPTION_KEY).
+    #[arg(
+        long,
+        env = "SIGIL_KEY_STORE",
+        default_value = "folder",
+        ignore_case = true
+    )]
+    pub key_store: KeyStoreKind,
+    /// 32 random bytes in base64 (`openssl rand -base64 32`) sealing the
+    /// private keys in the database; the same on every instance. Prefer the
+    /// variable to the flag.
+    #[arg(long, env = "SIGIL_KEY_ENCRYPTION_KEY", hide_env_values = true, value_parser = secret)]
+    pub key_encryption_key: Option<SecretString>,
+    /// The key-encryption key being replaced: still opens what it sealed
+    /// until `sigil keys reseal` has sealed everything under the new one.
+    #[arg(
+        long,
+        env = "SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS",
+        hide_env_values = true,
+        value_parser = secret
+    )]
+    pub key_encryption_key_previous: Option<SecretString>,
 }
 
 /// Wraps a secret value as soon as clap has read it.
@@ -349,7 +375,14 @@ impl KeyArgs {
             }
             Some(grace) => grace,
         };
+        let (store, encryption_keys) = key_store_settings(
+            self.key_store,
+            self.key_encryption_key.as_ref(),
+            self.key_encryption_key_previous.as_ref(),
+        )?;
         Ok(KeySettings {
+            store,
+            encryption_keys,
             keys_dir: self.keys_dir.clone(),
             signing_alg: self.signing_alg,
             rsa_bits: self.rsa_bits,

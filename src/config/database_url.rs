@@ -105,7 +105,8 @@ impl DatabaseUrl {
         shown
     }
 
-    fn is_postgres(&self) -> bool {
+    /// Whether this names a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
         self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
     }
 

@@ -17,6 +17,7 @@ mod clients;
 mod database_url;
 mod error;
 mod hashing;
+mod key_store;
 mod parse;
 mod proxies;
 mod throttle;
@@ -36,6 +37,9 @@ pub use error::{ConfigError, is_help, one_line};
 pub use hashing::{
     Argon2Cost, HashingSettings, MAX_ITERATIONS, MAX_MEMORY_KIB, MAX_PARALLELISM,
     MIN_MEMORY_KIB_PER_LANE,
+};
+pub use key_store::{
+    KeyEncryptionKeyBytes, KeyEncryptionKeys, KeyStoreKind, KeyStoreSettings, check_database,
 };
 pub use parse::RotationInterval;
 pub use proxies::TrustedProxies;
@@ -64,6 +68,11 @@ pub struct BootstrapAdmin {
 /// What the keys commands (and `serve`) need to manage the keys folder.
 #[derive(Clone, Debug)]
 pub struct KeySettings {
+    /// Where the key set is kept.
+    pub store: KeyStoreSettings,
+    /// The key-encryption keys, when given (the database store needs them;
+    /// `sigil keys migrate --to database` reads them with either store).
+    pub encryption_keys: Option<KeyEncryptionKeys>,
     /// The keys folder.
     pub keys_dir: PathBuf,
     /// Algorithm of generated keys.
@@ -85,6 +94,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Where users and refresh tokens live.
     pub database_url: DatabaseUrl,
+    /// Where the key set is kept.
+    pub key_store: KeyStoreSettings,
     /// The keys folder.
     pub keys_dir: PathBuf,
     /// `iss` of access tokens and base of published URLs; `None` = `http://` + bound address.

@@ -145,7 +145,7 @@ pub enum KeyError {
     /// `rotate` found no `next` key, so no published key could become
     /// active; it published `published` as the new `next` key instead.
     #[error(
-        "refusing to rotate: the keys folder had no next key, and a key that verifiers have \
+        "refusing to rotate: the key set had no next key, and a key that verifiers have \
          not seen must not sign; published {published} as the next key. Rotate again in {}, \
          or use --force to activate a new key now",
         humantime::format_duration(*required)
@@ -176,6 +176,20 @@ pub enum KeyError {
         kid: String,
         /// Its state in the set.
         state: super::KeyState,
+    },
+
+    /// `sigil keys migrate` found another key set where it was to write
+    /// one; nothing was changed.
+    #[error(
+        "refusing to migrate: {destination} already holds another key set ({}); \
+         a migration only fills an empty key store, so no key is lost",
+        kids.join(", ")
+    )]
+    DestinationHoldsKeys {
+        /// `the database` or `the keys folder PATH`.
+        destination: String,
+        /// The kids already there.
+        kids: Vec<String>,
     },
 
     /// A file-system operation failed.

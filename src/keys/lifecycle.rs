@@ -16,12 +16,17 @@ use std::fs;
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
+use super::folder::ListedKey;
 use super::{Algorithm, FolderLock, KeyError, KeyFolder, KeyMeta, KeyState, SigningKey};
-pub use import::{Import, MAX_IMPORT_FILE_BYTES};
+pub use import::{Import, MAX_IMPORT_FILE_BYTES, read_import_file};
+pub use plan::{
+    ImportPlan, PrunePlan, RotationPlan, plan_import, plan_prune, plan_rotation, rotation_due,
+};
 
 mod import;
+mod plan;
 
 /// How `rotate` proceeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,14 +85,8 @@ impl KeyMeta {
 
 impl KeyFolder {
     /// Promotes the `next` key to active, retires the active key and
-    /// publishes a fresh `next` key of `opts.alg`.
-    ///
-    /// Refuses with [`KeyError::NextKeyTooNew`] when the `next` key has been
-    /// published for less than `opts.min_next_age`, unless `opts.force`.
-    /// When the folder has no `next` key, no published key can become active:
-    /// it publishes one and refuses with [`KeyError::NoNextKey`], unless
-    /// `opts.force`, which activates a new key (of the active key's
-    /// algorithm) at once. With several `next` keys the oldest is promoted.
+    /// publishes a fresh `next` key of `opts.alg`; the rules and refusals are
+    /// [`plan_rotation`]'s.
     ///
     /// Blocking: file I/O, key generation, and waiting for the folder lock.
     pub fn rotate(&self, opts: RotateOptions) -> Result<Rotation, KeyError> {
@@ -111,69 +110,48 @@ impl KeyFolder {
     ) -> Result<Option<Rotation>, KeyError> {
         let lock = self.lock_existing()?;
         let keys = self.load()?.into_keys();
-        let since = keys
-            .iter()
-            .find(|k| k.state() == KeyState::Active)
-            .map_or(now, |active| active.meta().in_service_since());
-        if elapsed(since, now) < interval {
+        if !rotation_due(&keys, interval, now) {
             return Ok(None);
         }
         self.rotate_locked(&lock, keys, &opts, now).map(Some)
     }
 
-    /// Removes `retired` keys whose grace is over at `now` (see
-    /// [`KeyMeta::prunable_at`]): first from the manifest (the commit), then
-    /// their files, best effort (a file left behind is unlisted, so it is
-    /// ignored). `next` and `active` keys are never pruned. Returns the
+    /// Removes `retired` keys whose grace is over at `now` ([`plan_prune`]):
+    /// first from the manifest (the commit), then their files, best effort
+    /// (a file left behind is unlisted, so it is ignored). Returns the
     /// pruned keys.
-    ///
-    /// Each key's grace is the one recorded when it was retired;
-    /// `fallback_grace` (this process's setting) serves only keys retired by
-    /// an older sigil, which recorded none, and a warning says so. A retired
-    /// key without `retired_at` (a hand-written manifest) is stamped `now`,
-    /// with its grace ending `fallback_grace` from now.
     pub fn prune(
         &self,
         fallback_grace: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<KeyMeta>, KeyError> {
-        let now = now.trunc_subsecs(0);
         let lock = self.lock_existing()?;
         let listing = self.read_listing()?;
         let keys = self.read_keys(&listing)?;
-        let mut stamped = false;
-        let mut kept = Vec::with_capacity(keys.len());
-        let mut pruned = Vec::new();
-        for (mut key, listed) in keys.into_iter().zip(listing) {
-            if key.state() == KeyState::Retired && key.meta().retired_at.is_none() {
-                tracing::warn!(
-                    kid = key.kid(),
-                    "retired key without retired_at; counting its grace from now"
-                );
-                key.set_state(KeyState::Retired, now);
-                key.set_grace_until(grace_end(now, fallback_grace));
-                stamped = true;
-            } else if key.state() == KeyState::Retired && key.meta().grace_until.is_none() {
-                tracing::warn!(
-                    kid = key.kid(),
-                    grace = %humantime::format_duration(fallback_grace),
-                    "retired key without a recorded grace (retired by an older sigil); \
-                     using this process's SIGIL_KEY_GRACE"
-                );
-            }
-            match key.meta().prunable_at(fallback_grace) {
-                Some(at) if at <= now => pruned.push(listed),
-                _ => kept.push(key),
-            }
-        }
-        if pruned.is_empty() && !stamped {
+        let Some(plan) = plan_prune(keys, fallback_grace, now) else {
             return Ok(Vec::new());
-        }
-        self.write(&lock, &kept.iter().collect::<Vec<_>>())?;
+        };
+        self.write(&lock, &plan.keys().iter().collect::<Vec<_>>())?;
 
         // After the commit nothing lists these files; a reader that read the
         // previous manifest retries (see `KeyFolder::load`).
-        for listed in &pruned {
+        let gone = plan.pruned().iter().map(|meta| meta.kid.as_str());
+        self.remove_unlisted_files(&listing, gone, "pruned key");
+        Ok(plan.committed())
+    }
+
+    /// Deletes, best effort, the files of the `kids` in `listing`, which the
+    /// committed manifest no longer names.
+    pub(crate) fn remove_unlisted_files<'a>(
+        &self,
+        listing: &[ListedKey],
+        kids: impl Iterator<Item = &'a str>,
+        what: &str,
+    ) {
+        for kid in kids {
+            let Some(listed) = listing.iter().find(|l| l.meta.kid == kid) else {
+                continue;
+            };
             let path = self.path().join(&listed.file);
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -181,15 +159,10 @@ impl KeyFolder {
                 Err(e) => tracing::warn!(
                     file = %path.display(),
                     error = %e,
-                    "the pruned key is no longer published, but its file could not be deleted; delete it by hand"
+                    "the {what} is no longer published, but its file could not be deleted; delete it by hand"
                 ),
             }
         }
-        let kids: Vec<&str> = pruned.iter().map(|p| p.meta.kid.as_str()).collect();
-        if !kids.is_empty() {
-            tracing::info!(target: "audit", event = "keys_pruned", kids = ?kids);
-        }
-        Ok(pruned.into_iter().map(|p| p.meta).collect())
     }
 
     /// The lock, once the folder is known to hold a key set: transitions
@@ -207,115 +180,14 @@ impl KeyFolder {
     fn rotate_locked(
         &self,
         lock: &FolderLock,
-        mut keys: Vec<SigningKey>,
+        keys: Vec<SigningKey>,
         opts: &RotateOptions,
         now: DateTime<Utc>,
     ) -> Result<Rotation, KeyError> {
-        let now = now.trunc_subsecs(0);
-        let active = keys
-            .iter()
-            .position(|k| k.state() == KeyState::Active)
-            .ok_or_else(|| KeyError::InvalidSet("no key is active".into()))?;
-        let oldest_next = keys
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| k.state() == KeyState::Next)
-            .min_by_key(|(_, k)| k.meta().created_at)
-            .map(|(index, _)| index);
-
-        let promoted = match oldest_next {
-            Some(index) => {
-                let next = keys[index].meta();
-                let published = whole_seconds(elapsed(next.created_at, now));
-                if published < opts.min_next_age {
-                    if !opts.force {
-                        return Err(KeyError::NextKeyTooNew {
-                            kid: next.kid.clone(),
-                            published,
-                            required: opts.min_next_age,
-                        });
-                    }
-                    tracing::warn!(
-                        kid = %next.kid,
-                        published = %humantime::format_duration(published),
-                        required = %humantime::format_duration(opts.min_next_age),
-                        "forced rotation: verifiers that cached the JWK Set before this key was \
-                         published reject its tokens until they fetch the set again"
-                    );
-                }
-                index
-            }
-            None if opts.force => {
-                tracing::warn!(
-                    "forced rotation without a next key: the new active key was never \
-                     published; verifiers reject its tokens until they fetch the JWK Set again"
-                );
-                keys.push(SigningKey::generate(keys[active].alg(), opts.rsa_bits)?);
-                keys.len() - 1
-            }
-            None => {
-                let next = SigningKey::generate(opts.alg, opts.rsa_bits)?;
-                let kid = next.kid().to_owned();
-                keys.push(next);
-                self.write(lock, &in_publish_order(&keys))?;
-                tracing::info!(
-                    target: "audit",
-                    event = "next_key_published",
-                    next_kid = %kid,
-                    reason = "the keys folder had no next key"
-                );
-                return Err(KeyError::NoNextKey {
-                    published: kid,
-                    required: opts.min_next_age,
-                });
-            }
-        };
-
-        // Generated before anything changes, so a failure leaves the set as it was.
-        let fresh = SigningKey::generate(opts.alg, opts.rsa_bits)?;
-        keys[active].set_state(KeyState::Retired, now);
-        keys[active].set_grace_until(grace_end(now, opts.grace));
-        keys[promoted].set_state(KeyState::Active, now);
-        let rotation = Rotation {
-            active: keys[promoted].meta().clone(),
-            retired: keys[active].meta().clone(),
-            next: fresh.meta().clone(),
-        };
-        keys.push(fresh);
-        self.write(lock, &in_publish_order(&keys))?;
-        tracing::info!(
-            target: "audit",
-            event = "key_rotated",
-            active_kid = %rotation.active.kid,
-            retired_kid = %rotation.retired.kid,
-            next_kid = %rotation.next.kid,
-            forced = opts.force
-        );
-        Ok(rotation)
+        let plan = plan_rotation(keys, opts, now)?;
+        self.write(lock, &plan.keys().iter().collect::<Vec<_>>())?;
+        plan.committed()
     }
-}
-
-/// Active, then next, then retired, each in their current order: how the
-/// manifest reads best and how the JWK Set orders them anyway.
-fn in_publish_order(keys: &[SigningKey]) -> Vec<&SigningKey> {
-    let mut ordered: Vec<&SigningKey> = keys.iter().collect();
-    ordered.sort_by_key(|k| k.state().publish_rank());
-    ordered
-}
-
-/// `at + grace`, or `None` past the calendar (settings keep graces far
-/// shorter; prune then falls back to its own grace).
-fn grace_end(at: DateTime<Utc>, grace: Duration) -> Option<DateTime<Utc>> {
-    at.checked_add_signed(TimeDelta::from_std(grace).ok()?)
-}
-
-/// Time from `since` to `now`; zero if `since` is in the future (clock skew).
-fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
-    (now - since).to_std().unwrap_or(Duration::ZERO)
-}
-
-fn whole_seconds(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs())
 }
 
 #[cfg(test)]

@@ -32,7 +32,10 @@ use crate::jose::JoseError;
 pub use error::KeyError;
 pub use folder::{FolderLock, KeyFolder, MANIFEST_FILE};
 pub use jwk::{Jwk, JwkSet, thumbprint};
-pub use lifecycle::{Import, MAX_IMPORT_FILE_BYTES, RotateOptions, Rotation};
+pub use lifecycle::{
+    Import, ImportPlan, MAX_IMPORT_FILE_BYTES, PrunePlan, RotateOptions, Rotation, RotationPlan,
+    plan_import, plan_prune, plan_rotation, read_import_file, rotation_due,
+};
 pub use material::{RSA_KEY_SIZES, SIGNATURE_LIBRARY, SigningKey};
 pub use public::{PublicKey, VerifyingKey};
 pub use set::{KeySet, Keyring};

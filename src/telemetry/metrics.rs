@@ -85,6 +85,7 @@ pub struct Metrics {
     hashes_waiting: Gauge,
     hashes_computed: Counter,
     hashes_skipped: Counter,
+    key_notifications: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -139,7 +140,7 @@ impl Metrics {
         let key_reloads = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "key_reloads",
-            "Reloads of the keys folder that swapped in a new key set (ok) or failed (error)",
+            "Reloads of the key set (keys folder or database) that swapped in a new set (ok) or failed (error)",
             key_reloads.clone(),
         );
         let active_key_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
@@ -173,6 +174,13 @@ impl Metrics {
             "Password hashes not computed because the client had gone before a worker took them",
             hashes_skipped.clone(),
         );
+        let key_notifications = Gauge::default();
+        registry.register(
+            "key_notifications_connected",
+            "1 while the database key store's change notifications (LISTEN) are connected; \
+             0 otherwise (polling then finds changes within a second), and always 0 with the keys folder",
+            key_notifications.clone(),
+        );
         // Every known series exists from the start, at 0 (see the module docs).
         for &alg in ALGORITHMS {
             drop(tokens_issued.get_or_create(&AlgLabels { alg }));
@@ -196,7 +204,13 @@ impl Metrics {
             hashes_waiting,
             hashes_computed,
             hashes_skipped,
+            key_notifications,
         }
+    }
+
+    /// Whether the key store's change notifications are connected.
+    pub fn key_notifications_connected(&self, connected: bool) {
+        self.key_notifications.set(i64::from(connected));
     }
 
     /// Counts a request answered with `status` after `seconds`. `route` is

@@ -9,6 +9,7 @@
 //! folder (someone else's, or one that already holds a key set) is the
 //! operator's to fix, and every start warns about it.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 
@@ -79,6 +80,37 @@ impl KeyFolder {
             "created a new key set"
         );
         Ok(())
+    }
+
+    /// Writes `keys`, a whole set from elsewhere (`sigil keys migrate --to
+    /// folder`), into this folder, which must hold no key set yet: created
+    /// (mode 0700) if missing, refused if it holds files an operator might
+    /// own. A folder that already holds exactly these kids is left as it is
+    /// (`Ok(false)`: a migration run twice); any other set is refused.
+    pub fn adopt(&self, keys: &[SigningKey]) -> Result<bool, KeyError> {
+        self.create_dir()?;
+        let lock = self.lock()?;
+        if self.manifest_exists()? {
+            let held: BTreeSet<String> = self.list()?.into_iter().map(|m| m.kid).collect();
+            let given: BTreeSet<String> = keys.iter().map(|k| k.kid().to_owned()).collect();
+            if held == given {
+                return Ok(false);
+            }
+            return Err(KeyError::DestinationHoldsKeys {
+                destination: format!("the keys folder {}", self.path.display()),
+                kids: held.into_iter().collect(),
+            });
+        }
+        let files = self.unmanaged_files()?;
+        if !files.is_empty() {
+            return Err(KeyError::UnmanagedFiles {
+                path: self.path.clone(),
+                files,
+            });
+        }
+        self.tighten();
+        self.write(&lock, &keys.iter().collect::<Vec<_>>())?;
+        Ok(true)
     }
 
     fn manifest_exists(&self) -> Result<bool, KeyError> {

@@ -9,14 +9,14 @@
 //! checked before the lock is taken, and the kid against the set under it,
 //! so a refused import changes no byte of the folder.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Read as _};
+use std::fs::File;
+use std::io::Read as _;
 use std::path::Path;
 
 use zeroize::Zeroizing;
 
 use super::super::{KeyError, KeyFolder, KeyMeta, KeyState, SigningKey};
-use super::in_publish_order;
+use super::plan_import;
 
 /// The largest file `import` reads: an RSA-8192 PKCS#8 PEM is about 6.5 KiB.
 pub const MAX_IMPORT_FILE_BYTES: usize = 64 * 1024;
@@ -44,58 +44,30 @@ impl KeyFolder {
     ///
     /// Blocking: file I/O and waiting for the folder lock.
     pub fn import(&self, source: &Path) -> Result<Import, KeyError> {
-        let key = {
-            let bytes = read_source(source)?;
-            parse_source(&bytes).map_err(|e| KeyError::Import {
-                path: source.to_owned(),
-                source: Box::new(e),
-            })?
-        };
+        let key = read_import_file(source)?;
         let lock = self.lock_existing()?;
         let listing = self.read_listing()?;
         let keys = self.read_keys(&listing)?;
-        if let Some(existing) = keys.iter().find(|k| k.kid() == key.kid()) {
-            return Err(KeyError::AlreadyInSet {
-                kid: key.kid().to_owned(),
-                state: existing.state(),
-            });
-        }
-        let (replaced, kept): (Vec<_>, Vec<_>) = keys
-            .into_iter()
-            .zip(listing)
-            .partition(|(k, _)| k.state() == KeyState::Next);
-        let mut keys: Vec<SigningKey> = kept.into_iter().map(|(k, _)| k).collect();
-        let imported = key.meta().clone();
-        keys.push(key);
-        self.write(&lock, &in_publish_order(&keys))?;
-
-        // After the commit nothing lists these files.
-        for (_, listed) in &replaced {
-            let path = self.path().join(&listed.file);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(
-                    file = %path.display(),
-                    error = %e,
-                    "the replaced next key is no longer published, but its file could not be deleted; delete it by hand"
-                ),
-            }
-        }
-        let replaced: Vec<KeyMeta> = replaced.into_iter().map(|(_, l)| l.meta).collect();
-        tracing::info!(
-            target: "audit",
-            event = "key_imported",
-            kid = %imported.kid,
-            alg = %imported.alg,
-            replaced_kids = ?replaced.iter().map(|m| m.kid.as_str()).collect::<Vec<_>>()
-        );
-        Ok(Import { imported, replaced })
+        let plan = plan_import(keys, key)?;
+        self.write(&lock, &plan.keys().iter().collect::<Vec<_>>())?;
+        let gone = plan.replaced().iter().map(|meta| meta.kid.as_str());
+        self.remove_unlisted_files(&listing, gone, "replaced next key");
+        Ok(plan.committed())
     }
 }
 
 /// Reads at most [`MAX_IMPORT_FILE_BYTES`] (plus one, to tell a larger
 /// file) into a buffer wiped on drop, pre-sized so it never reallocates.
+/// Reads and checks the key file an operator imports, before any store is
+/// touched: every refusal of `sigil keys import` about the file itself.
+pub fn read_import_file(source: &Path) -> Result<SigningKey, KeyError> {
+    let bytes = read_source(source)?;
+    parse_source(&bytes).map_err(|e| KeyError::Import {
+        path: source.to_owned(),
+        source: Box::new(e),
+    })
+}
+
 fn read_source(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let read_error = |e| KeyError::io("read the file to import", path, e);
     let file = File::open(path).map_err(read_error)?;

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::*;
 use crate::keys::{KeySet, MANIFEST_FILE};
+use chrono::SubsecRound as _;
 
 const HOUR: TimeDelta = TimeDelta::hours(1);
 const MAX_AGE: Duration = Duration::from_secs(300);

@@ -2,6 +2,7 @@
 //! and every refusal leaves the folder exactly as it was.
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
