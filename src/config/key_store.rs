@@ -221,6 +221,19 @@ mod tests {
     }
 
     #[test]
+    fn the_database_store_is_refused_on_sqlite_and_accepted_on_postgres() {
+        let (store, _) =
+            key_store_settings(KeyStoreKind::Database, Some(&secret(KEY_A)), None).unwrap();
+        let sqlite = DatabaseUrl::parse("sqlite://data/sigil.db").unwrap();
+        let err = check_database(&store, &sqlite).unwrap_err();
+        assert_eq!(err.variable, "SIGIL_KEY_STORE");
+        assert!(err.problem.contains("postgres://"), "{err}");
+        let postgres = DatabaseUrl::parse("postgres://u@db.internal/sigil").unwrap();
+        check_database(&store, &postgres).unwrap();
+        check_database(&KeyStoreSettings::Folder, &sqlite).unwrap();
+    }
+
+    #[test]
     fn debug_of_the_keys_shows_none_of_their_bytes() {
         let (store, _) =
             key_store_settings(KeyStoreKind::Database, Some(&secret(KEY_B)), None).unwrap();
