@@ -42,8 +42,11 @@ async fn main() -> ExitCode {
         }
         Command::Keys(cmd) => {
             sigil::telemetry::init(LogFormat::Text);
-            let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-            match sigil::cli::keys::run(cmd, &mut stdout.lock(), &mut stderr.lock()).await {
+            // Unlocked handles: key work runs on blocking threads whose log
+            // lines take the stderr lock, which a guard held across the
+            // await would keep from them forever.
+            let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+            match sigil::cli::keys::run(cmd, &mut stdout, &mut stderr).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }
