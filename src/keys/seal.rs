@@ -200,8 +200,9 @@ impl Sealer {
     fn missing_key(&self) -> String {
         match &self.previous {
             None => format!(
-                "the configured key-encryption key is {}; set SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS \
-                 to the key it was sealed under",
+                "the configured key-encryption key is {}; configure the key it was sealed under \
+                 too: as SIGIL_KEY_ENCRYPTION_KEY if the set has been resealed under it, else as \
+                 SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS",
                 self.current.id()
             ),
             Some(previous) => format!(

@@ -646,3 +646,31 @@ async fn a_listener_whose_connection_is_killed_says_so_and_listens_again() {
         .unwrap();
     assert_eq!(heard, Some(keys.version().await.unwrap()));
 }
+
+#[test]
+fn rows_are_read_in_the_order_the_keys_folder_writes_them() {
+    let at = |hours: i64| Utc::now().trunc_subsecs(0) - HOUR * 24 + HOUR * hours as i32;
+    let row = |kid: &str, state: KeyState, created: i64, retired: Option<i64>| {
+        let mut meta = KeyMeta::new(kid, Algorithm::EdDsa, state, at(created));
+        meta.retired_at = retired.map(at);
+        KeyRow {
+            meta,
+            sealed: crate::keys::SealedKey {
+                kek_id: "k".to_owned(),
+                bytes: vec![1],
+            },
+        }
+    };
+    // After two rotations the folder lists: active, next, then the retired
+    // keys from the most recently retired.
+    let mut rows = vec![
+        row("a", KeyState::Retired, 0, Some(5)),
+        row("b", KeyState::Next, 7, None),
+        row("c", KeyState::Retired, 1, Some(7)),
+        row("d", KeyState::Active, 5, None),
+        row("e", KeyState::Next, 6, None),
+    ];
+    in_publish_order(&mut rows);
+    let kids: Vec<&str> = rows.iter().map(|r| r.meta.kid.as_str()).collect();
+    assert_eq!(kids, ["d", "e", "b", "c", "a"]);
+}
