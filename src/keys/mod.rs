@@ -8,7 +8,9 @@
 //! (`keyset.json`) that says which key is `next`, `active` or `retired`, and
 //! moves keys through those states: [`KeyFolder::rotate`],
 //! [`KeyFolder::prune`], [`KeyFolder::rotate_if_due`] and
-//! [`KeyFolder::import`] (in `lifecycle`).
+//! [`KeyFolder::import`] (in `lifecycle`). For the database key store, a
+//! [`Sealer`] seals private keys with AES-256-GCM under a
+//! [`KeyEncryptionKey`] and opens them again (`seal`).
 
 mod error;
 mod folder;
@@ -17,6 +19,7 @@ mod lifecycle;
 mod material;
 mod pem_codec;
 mod public;
+mod seal;
 mod set;
 #[cfg(test)]
 mod test_support;
@@ -38,6 +41,7 @@ pub use lifecycle::{
 };
 pub use material::{RSA_KEY_SIZES, SIGNATURE_LIBRARY, SigningKey};
 pub use public::{PublicKey, VerifyingKey};
+pub use seal::{KeyEncryptionKey, SealedKey, Sealer};
 pub use set::{KeySet, Keyring};
 
 impl From<JoseError> for KeyError {
