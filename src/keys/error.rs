@@ -203,6 +203,46 @@ pub enum KeyError {
         #[source]
         source: io::Error,
     },
+
+    /// A key-encryption key given as base64 is not 32 bytes of base64; the
+    /// value itself is never quoted.
+    #[error("invalid key-encryption key: {0}")]
+    KeyEncryptionKey(&'static str),
+
+    /// A private key could not be sealed (in practice: the system random
+    /// generator, which makes the nonce).
+    #[error("cannot seal the private key {kid}: {reason}")]
+    Seal {
+        /// The key being sealed.
+        kid: String,
+        /// What failed.
+        reason: &'static str,
+    },
+
+    /// A sealed private key in the database cannot be opened with the
+    /// configured key-encryption keys. Names the row and the key it was
+    /// sealed under, never any bytes.
+    #[error(
+        "cannot open the sealed private key {kid} (sealed under key-encryption key {kek_id}): {reason}"
+    )]
+    Unseal {
+        /// The row's kid.
+        kid: String,
+        /// The id of the key-encryption key the row names.
+        kek_id: String,
+        /// Why it cannot be opened.
+        reason: String,
+    },
+
+    /// The database holding the key set failed; the text never contains
+    /// SQL or the values of a statement.
+    #[error("cannot {action} the key set in the database: {reason}")]
+    Database {
+        /// What was being done, e.g. "read".
+        action: &'static str,
+        /// The database's or driver's one-line reason.
+        reason: String,
+    },
 }
 
 impl KeyError {

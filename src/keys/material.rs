@@ -127,6 +127,12 @@ impl SigningKey {
         pem_codec::encode_private_key(&self.pkcs8)
     }
 
+    /// The key as PKCS#8 DER (Ed25519 as v1), for sealing it; the buffer
+    /// is the key's own and is wiped when the key is dropped.
+    pub(super) fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
     /// Whether the file this key was read from holds another encoding than
     /// [`SigningKey::to_pkcs8_pem`] writes (an Ed25519 PKCS#8 v2 of an older
     /// sigil), so that the folder's next writer replaces it.

@@ -17,6 +17,7 @@ mod lifecycle;
 mod material;
 mod pem_codec;
 mod public;
+mod seal;
 mod set;
 #[cfg(test)]
 mod test_support;
@@ -38,6 +39,7 @@ pub use lifecycle::{
 };
 pub use material::{RSA_KEY_SIZES, SIGNATURE_LIBRARY, SigningKey};
 pub use public::{PublicKey, VerifyingKey};
+pub use seal::{KeyEncryptionKey, SealedKey, Sealer};
 pub use set::{KeySet, Keyring};
 
 impl From<JoseError> for KeyError {

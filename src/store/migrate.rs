@@ -10,7 +10,9 @@
 //! macro, which needs the `macros` feature.
 //!
 //! Both lists carry the same versions with the same meaning: version N
-//! creates the same tables on either backend, each in its native types.
+//! creates the same tables on either backend, each in its native types. The
+//! one exception is 8, the key set of the database key store, which exists on
+//! PostgreSQL only: SQLite's 8 changes nothing.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -58,6 +60,11 @@ pub(crate) const SQLITE: EmbeddedMigrations = EmbeddedMigrations(&[
         description: "spent refresh tokens",
         sql: include_str!("migrations/sqlite/0007_spent_refresh_tokens.sql"),
     },
+    EmbeddedMigration {
+        version: 8,
+        description: "signing keys",
+        sql: include_str!("migrations/sqlite/0008_signing_keys.sql"),
+    },
 ]);
 
 /// The PostgreSQL schema, oldest first.
@@ -96,6 +103,11 @@ pub(crate) const POSTGRES: EmbeddedMigrations = EmbeddedMigrations(&[
         version: 7,
         description: "spent refresh tokens",
         sql: include_str!("migrations/postgres/0007_spent_refresh_tokens.sql"),
+    },
+    EmbeddedMigration {
+        version: 8,
+        description: "signing keys",
+        sql: include_str!("migrations/postgres/0008_signing_keys.sql"),
     },
 ]);
 

@@ -1,5 +1,6 @@
 //! Persistence of user accounts, refresh-token families, failed-login
-//! counts and confidential OAuth 2.0 clients (`clients`).
+//! counts and confidential OAuth 2.0 clients (`clients`); on PostgreSQL also
+//! the sealed key set of the database key store ([`KeyTable`]).
 //!
 //! Callers talk to the backend-neutral [`Store`] trait only; every piece of SQL
 //! and every backend-specific detail lives in a backend module, [`sqlite`] or
@@ -42,7 +43,7 @@ mod tests;
 
 pub use clients::{Client, ClientPatch, ClientWithSecrets, NewClient};
 pub use open::{OpenError, open};
-pub use postgres::PostgresStore;
+pub use postgres::{KeyRow, KeyTable, KeyTableListener, LockedKeyTable, PostgresStore};
 pub use refresh::{RefreshOutcome, SealedSuccessor, SessionOrigin, Successor};
 pub use sqlite::SqliteStore;
 
@@ -182,6 +183,12 @@ pub type SharedStore = Arc<dyn Store>;
 /// database behind it.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// The table of the database key store (`SIGIL_KEY_STORE=database`):
+    /// PostgreSQL only, `None` on other backends.
+    fn key_table(&self) -> Option<KeyTable> {
+        None
+    }
+
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -5,7 +5,8 @@
 //! errors onto [`StoreError`] (`convert`), the storage steps of refresh
 //! families (`families`), a user's sessions (`sessions`), login attempts and
 //! the addresses accounts logged in from (`throttle`), confidential clients (`clients`), and revoked access tokens
-//! and the read-only look at a refresh token (`revocations`). Columns use
+//! and the read-only look at a refresh token (`revocations`), and the key set
+//! of the database key store (`signing_keys`). Columns use
 //! native types, so values need no conversion. Several instances may share one
 //! database: uniqueness is left to unique indexes, and presenting a refresh
 //! token locks the token's row and its family's row (`SELECT … FOR UPDATE`)
@@ -33,7 +34,12 @@ mod convert;
 mod families;
 mod revocations;
 mod sessions;
+mod signing_keys;
 mod throttle;
+
+pub use signing_keys::{
+    KEY_LISTENER_NAME, KEY_SET_CHANNEL, KeyRow, KeyTable, KeyTableListener, LockedKeyTable,
+};
 
 use convert::{classify, is_email_conflict, user_from_row};
 use families::{FamilyTransaction, revoke_families_of_user};
@@ -106,6 +112,10 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn key_table(&self) -> Option<KeyTable> {
+        Some(KeyTable::new(self.pool.clone()))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

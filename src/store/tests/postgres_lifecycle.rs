@@ -87,12 +87,88 @@ async fn the_postgres_schema_uses_native_types() {
             row("refresh_tokens", "created_at", "timestamptz"),
             row("refresh_tokens", "id", "uuid"),
             row("refresh_tokens", "token_hash", "bytea"),
+            row("signing_key_set", "id", "bool"),
+            row("signing_keys", "created_at", "timestamptz"),
             row("users", "created_at", "timestamptz"),
             row("users", "disabled", "bool"),
             row("users", "id", "uuid"),
             row("users", "scopes", "_text"),
         ]
     );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_database_of_schema_version_7_is_upgraded_with_an_empty_key_set_at_version_0() {
+    let Some(db) =
+        fresh("a_database_of_schema_version_7_is_upgraded_with_an_empty_key_set_at_version_0")
+            .await
+    else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let up_to_7 = migrate::EmbeddedMigrations(&migrate::POSTGRES.0[..7]);
+    assert_eq!(up_to_7.0.last().unwrap().version, 7);
+    up_to_7
+        .migrator()
+        .await
+        .unwrap()
+        .run_direct(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, email, email_lower, name, password_hash, created_at) \
+         VALUES (gen_random_uuid(), 'a@example.com', 'a@example.com', 'A', 'h', now())",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    let latest: i64 = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(latest, 8);
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM signing_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM signing_key_set")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!((keys, versions), (0, vec![0]));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_key_table_holds_at_most_one_active_key_and_one_version_row() {
+    let Some(db) = fresh("the_key_table_holds_at_most_one_active_key_and_one_version_row").await
+    else {
+        return;
+    };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let insert = |kid: &'static str, state: &'static str| {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, state, created_at, sealed_key, kek_id) \
+             VALUES ($1, 'EdDSA', $2, now(), '\\x01', 'k')",
+        )
+        .bind(kid)
+        .bind(state)
+        .execute(store.pool())
+    };
+    insert("a", "active").await.unwrap();
+    insert("b", "next").await.unwrap();
+    insert("c", "retired").await.unwrap();
+    assert!(insert("d", "active").await.is_err(), "a second active key");
+    assert!(insert("e", "current").await.is_err(), "an unknown state");
+    let second_row = sqlx::query("INSERT INTO signing_key_set (id, version) VALUES (false, 1)")
+        .execute(store.pool())
+        .await;
+    assert!(second_row.is_err(), "a second version row");
     store.close().await;
 }
 
