@@ -39,7 +39,7 @@ mod refresh;
 pub mod sqlite;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use clients::{Client, ClientPatch, ClientWithSecrets, NewClient};
 pub use open::{OpenError, open};

@@ -38,7 +38,8 @@ mod signing_keys;
 mod throttle;
 
 pub use signing_keys::{
-    KEY_LISTENER_NAME, KEY_SET_CHANNEL, KeyRow, KeyTable, KeyTableListener, LockedKeyTable,
+    KEY_LISTENER_NAME, KEY_SET_CHANNEL, KEY_SET_LOCK, KeyRow, KeyTable, KeyTableListener,
+    LockedKeyTable,
 };
 
 use convert::{classify, is_email_conflict, user_from_row};

@@ -24,7 +24,7 @@ use crate::keys::{Algorithm, KeyError, KeyMeta, KeyState, SealedKey};
 
 /// Key of the transaction-level advisory lock that orders changes of the
 /// key set: "sigilkey" in ASCII.
-const KEY_SET_LOCK: i64 = 0x7369_6769_6c6b_6579;
+pub const KEY_SET_LOCK: i64 = 0x7369_6769_6c6b_6579;
 
 /// The channel of committed changes; the payload is the new version.
 pub const KEY_SET_CHANNEL: &str = "sigil_key_set";

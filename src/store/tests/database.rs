@@ -48,7 +48,7 @@ pub(super) fn postgres_base_url(test: &str) -> Option<String> {
 
 /// An empty database on the test server, dropped with this value.
 #[derive(Debug)]
-pub(super) struct TestDatabase {
+pub(crate) struct TestDatabase {
     /// The server's URL as configured.
     base: String,
     /// The URL of this database.
@@ -58,19 +58,19 @@ pub(super) struct TestDatabase {
 impl TestDatabase {
     /// A fresh database for `test`, or `None` (reported) when PostgreSQL
     /// tests are skipped; see [`postgres_base_url`].
-    pub(super) async fn create(test: &str) -> Option<TestDatabase> {
+    pub(crate) async fn create(test: &str) -> Option<TestDatabase> {
         let base = postgres_base_url(test)?;
         let url = fresh_database(&base).await.expect("create a test database");
         Some(TestDatabase { base, url })
     }
 
     /// The URL of this database.
-    pub(super) fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// The URL of the server's own database, as configured.
-    pub(super) fn base_url(&self) -> &str {
+    pub(crate) fn base_url(&self) -> &str {
         &self.base
     }
 }

@@ -51,7 +51,7 @@ macro_rules! on_every_backend {
     };
 }
 
-mod database;
+pub(crate) mod database;
 mod lifecycle;
 mod postgres_lifecycle;
 mod purge;
