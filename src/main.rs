@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
         Command::Keys(cmd) => {
             sigil::telemetry::init(LogFormat::Text);
             let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-            match sigil::cli::keys::run(cmd, &mut stdout.lock(), &mut stderr.lock()).await {
+            match sigil::cli::keys::run(cmd, &mut stdout.lock(), &mut &stderr).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }
