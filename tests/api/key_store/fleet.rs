@@ -326,8 +326,10 @@ pub fn run_bounded(cmd: &mut Command, within: Duration) -> Output {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
+            // The arguments only: the environment holds the test's key.
+            let args: Vec<_> = cmd.get_args().collect();
             panic!(
-                "{cmd:?} did not end within {within:?}; stderr: {}",
+                "sigil {args:?} did not end within {within:?}; stderr: {}",
                 String::from_utf8_lossy(&stderr.join().unwrap())
             );
         }
@@ -343,9 +345,10 @@ pub fn run_bounded(cmd: &mut Command, within: Duration) -> Output {
 /// Runs `cmd` (bounded) and asserts that it succeeded.
 pub fn succeed(cmd: &mut Command) -> Output {
     let out = run_bounded(cmd, Duration::from_secs(60));
+    let args: Vec<_> = cmd.get_args().collect();
     assert!(
         out.status.success(),
-        "{cmd:?} failed: {}",
+        "sigil {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out

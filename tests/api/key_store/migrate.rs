@@ -82,7 +82,9 @@ async fn migrating_to_the_database_and_back_keeps_every_kid_and_every_token_vali
         .await
         .unwrap();
     let early = registered["access_token"].as_str().unwrap().to_owned();
-    drop(folder_instance);
+    // The machine stops; its folder stays.
+    let super::fleet::Instance { server, dir: _folder_dir } = folder_instance;
+    drop(server);
 
     let out = migrate(&fleet, "database", &keys_dir);
     assert!(out.status.success(), "{}", all_output(&out));
