@@ -42,8 +42,10 @@ async fn main() -> ExitCode {
         }
         Command::Keys(cmd) => {
             sigil::telemetry::init(LogFormat::Text);
-            let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-            match sigil::cli::keys::run(cmd, &mut stdout.lock(), &mut &stderr).await {
+            // Not locked across the await: the key work runs on other
+            // threads, and its log lines need stderr too.
+            let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+            match sigil::cli::keys::run(cmd, &mut stdout, &mut stderr).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }

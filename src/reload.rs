@@ -76,7 +76,12 @@ impl KeyReloader {
         let set = match self.store.load().await {
             Ok(set) => set,
             Err(e) => {
-                tracing::error!(?trigger, error = %e, "the key set could not be loaded from {}; still serving the previous key set", self.store.describe());
+                tracing::error!(
+                    ?trigger,
+                    store = %self.store.describe(),
+                    error = %e,
+                    "key set could not be loaded; still serving the previous key set"
+                );
                 self.metrics.key_reload("error");
                 return Err(e);
             }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::helpers::{PASSWORD, ServerProcess, keys, unique_email};
 
-const ERROR_LINE: &str = "keys folder could not be loaded";
+const ERROR_LINE: &str = "key set could not be loaded";
 
 fn copy_folder(from: &Path, to: &Path) {
     let _ = std::fs::remove_dir_all(to);
