@@ -8,7 +8,9 @@
 //! (`keyset.json`) that says which key is `next`, `active` or `retired`, and
 //! moves keys through those states: [`KeyFolder::rotate`],
 //! [`KeyFolder::prune`], [`KeyFolder::rotate_if_due`] and
-//! [`KeyFolder::import`] (in `lifecycle`).
+//! [`KeyFolder::import`] (in `lifecycle`). For the database key store, a
+//! [`Sealer`] seals private keys with AES-256-GCM under a
+//! [`KeyEncryptionKey`] and opens them again (`seal`).
 
 mod error;
 mod folder;

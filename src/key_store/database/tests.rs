@@ -617,3 +617,32 @@ async fn a_sqlite_store_has_no_key_table() {
     let err = DatabaseKeys::connect(&store, &keys).unwrap_err();
     assert!(err.to_string().contains("PostgreSQL"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_whose_connection_is_killed_says_so_and_listens_again() {
+    let Some(fx) =
+        Fixture::new("a_listener_whose_connection_is_killed_says_so_and_listens_again").await
+    else {
+        return;
+    };
+    let keys = fx.keys(1, None);
+    keys.load_or_init(Algorithm::EdDsa, 2048).await.unwrap();
+    let mut changes = keys.listen().await.unwrap();
+    fx.sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'sigil-key-listener'",
+    )
+    .await;
+
+    let lost = tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .expect("the loss is noticed within the wait");
+    assert_eq!(lost.unwrap(), None, "lost and listening again: re-read");
+
+    keys.rotate(options(Duration::ZERO)).await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .expect("a notification within the wait")
+        .unwrap();
+    assert_eq!(heard, Some(keys.version().await.unwrap()));
+}

@@ -3,4 +3,3 @@
 -- This version exists so that both backends carry the same list of
 -- versions; it changes nothing.
 
-SELECT 1;
