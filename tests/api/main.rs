@@ -28,6 +28,12 @@
 //!   instances on one database and losing the database.
 //! - `interop/`: third-party tools against sigil: a browser on Swagger UI,
 //!   PyJWT and jose, schemathesis, authlib and openid-client.
+//! - `key_store/`: the key set in PostgreSQL (`SIGIL_KEY_STORE=database`)
+//!   across a fleet of `sigil serve` processes with no shared folder:
+//!   rotation reaching every instance, notifications and polling, races,
+//!   kills, key-encryption keys, `reseal`, `migrate`, the dump, and the
+//!   measured time to propagate (PostgreSQL only; `fleet` is their
+//!   vocabulary).
 //! - `helpers/`: `spawn_app`, `ServerProcess`, request and signing helpers,
 //!   PostgreSQL test databases, and [`helpers::skip`].
 //!
@@ -126,6 +132,7 @@ per_backend! {
     }
     postgres_only {
         ops: [database_password, migrations_quiet, multi_instance, outage, refresh_across_instances, revocation_across_instances, test_databases],
+        key_store: [fleet, first_start, rotate_script, concurrent_rotation, notifications, interrupted, encryption_key, swapped_rows, reseal, migrate, dump, propagation],
     }
 }
 

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod oauth;
 pub mod postgres;
 mod process;
+pub mod relay;
 pub mod skip;
 
 pub use oauth::{Auth, OAUTH_ENDPOINTS, assert_error_at, assert_oauth_error};
