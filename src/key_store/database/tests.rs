@@ -475,6 +475,16 @@ async fn every_committed_change_bumps_the_version_once() {
     };
     let keys = fx.keys(1, None);
     assert_eq!(keys.version().await.unwrap(), 0);
+    let bad_bits = keys.load_or_init(Algorithm::Rs256, 1024).await.unwrap_err();
+    assert!(
+        matches!(bad_bits, KeyError::UnsupportedRsaBits(1024)),
+        "{bad_bits:?}"
+    );
+    assert_eq!(
+        keys.version().await.unwrap(),
+        0,
+        "a refused first start writes nothing"
+    );
     keys.load_or_init(Algorithm::EdDsa, 2048).await.unwrap();
     assert_eq!(keys.version().await.unwrap(), 1);
     keys.load().await.unwrap();
