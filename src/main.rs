@@ -52,9 +52,9 @@ async fn main() -> ExitCode {
         }
         Command::Clients(cmd) => {
             sigil::telemetry::init(LogFormat::Text);
-            let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-            let result =
-                sigil::cli::clients::run(cmd, &mut stdout.lock(), &mut stderr.lock()).await;
+            // Unlocked, as for `keys`: hashing threads may log meanwhile.
+            let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+            let result = sigil::cli::clients::run(cmd, &mut stdout, &mut stderr).await;
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
