@@ -12,7 +12,7 @@ pub mod relay;
 pub mod skip;
 
 pub use oauth::{Auth, OAUTH_ENDPOINTS, assert_error_at, assert_oauth_error};
-pub use process::ServerProcess;
+pub use process::{ServerProcess, kill_at_a_random_moment};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -489,4 +489,18 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// Registers a new user (unique email, [`PASSWORD`]) on the server at
+/// `base` (`http://…`), asserts the 201, and returns the token response:
+/// for tests that talk to servers other than a [`TestApp`].
+pub async fn register_at(http: &Client, base: &str) -> Value {
+    let resp = http
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"email": unique_email(), "password": PASSWORD, "name": "Test User"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "registration at {base} failed");
+    resp.json().await.unwrap()
 }

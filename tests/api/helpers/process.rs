@@ -136,3 +136,26 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Starts `cmd` (its output discarded), kills it (SIGKILL) at a random
+/// moment within `within`, and says whether it had finished successfully
+/// before the kill: crash tests spread such kills over every phase of a
+/// command.
+pub fn kill_at_a_random_moment(cmd: &mut Command, within: std::time::Duration) -> bool {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let micros = u64::try_from(within.as_micros()).unwrap_or(u64::MAX);
+    std::thread::sleep(std::time::Duration::from_micros(random_below(micros + 1)));
+    let _ = child.kill();
+    child.wait().unwrap().success()
+}
+
+/// A number in `0..limit`, different on every call.
+fn random_below(limit: u64) -> u64 {
+    let mut bytes = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).unwrap();
+    u64::from_le_bytes(bytes) % limit.max(1)
+}

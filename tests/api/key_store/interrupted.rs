@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::fleet::{Fleet, jwks, kid_in_state, succeed};
 use super::helpers::keys::kids_in_jwks;
+use super::helpers::kill_at_a_random_moment;
 
 /// After a kill: `sigil keys list` works (and opens every key), one active
 /// and one next key, and the table holds what the listing shows.
@@ -17,13 +18,6 @@ async fn assert_consistent(fleet: &Fleet, what: &str) {
     kid_in_state(&list, "next");
     let (rows, _) = fleet.table().await;
     assert_eq!(rows.len(), list.len(), "{what}: {list:#?}");
-}
-
-/// A number in `0..limit`.
-fn random_below(limit: u64) -> u64 {
-    let mut bytes = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).unwrap();
-    u64::from_le_bytes(bytes) % limit.max(1)
 }
 
 /// Whether another session of this database is in a transaction that has
@@ -54,16 +48,7 @@ async fn rotations_killed_at_random_moments_and_inside_their_transaction_leave_a
     let mut finished = 0;
 
     for round in 0..10 {
-        let mut child = fleet
-            .keys(&["rotate", "--force"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let micros = u64::try_from(whole.as_micros()).unwrap();
-        std::thread::sleep(Duration::from_micros(random_below(micros + 1)));
-        let _ = child.kill();
-        if child.wait().unwrap().success() {
+        if kill_at_a_random_moment(&mut fleet.keys(&["rotate", "--force"]), whole) {
             finished += 1;
         }
         assert_consistent(&fleet, &format!("random kill {round}")).await;

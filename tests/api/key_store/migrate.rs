@@ -8,11 +8,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use sigil::keys::{Algorithm, KeyFolder};
 
 use super::fleet::{Fleet, all_output, jwks, run_bounded, sigil_lines, succeed};
-use super::helpers::{PASSWORD, unique_email};
+use super::helpers::register_at;
 
 /// The folder store: the fleet's settings without the database store.
 const FOLDER: [(&str, Option<&str>); 2] = [
@@ -72,15 +71,7 @@ async fn migrating_to_the_database_and_back_keeps_every_kid_and_every_token_vali
     let folder_instance = fleet.start(&FOLDER);
     let keys_dir = folder_instance.dir.path().join("keys");
     let before_move = jwks(&http, folder_instance.base()).await;
-    let registered: Value = http
-        .post(format!("{}/auth/register", folder_instance.base()))
-        .json(&json!({"email": unique_email(), "password": PASSWORD, "name": "Mover"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let registered = register_at(&http, folder_instance.base()).await;
     let early = registered["access_token"].as_str().unwrap().to_owned();
     // The machine stops; its folder stays.
     let super::fleet::Instance { server, dir: _folder_dir } = folder_instance;
@@ -116,15 +107,7 @@ async fn migrating_to_the_database_and_back_keeps_every_kid_and_every_token_vali
     assert_eq!(fleet.table().await, table, "nothing was written");
 
     // A token issued by the database store, then back to a fresh folder.
-    let later: Value = http
-        .post(format!("{}/auth/register", database_instance.base()))
-        .json(&json!({"email": unique_email(), "password": PASSWORD, "name": "Later"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let later = register_at(&http, database_instance.base()).await;
     let later = later["access_token"].as_str().unwrap().to_owned();
     let back_dir = tempfile::tempdir().unwrap();
     let back_keys = back_dir.path().join("keys");

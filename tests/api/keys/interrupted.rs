@@ -10,6 +10,7 @@ use serde_json::Value;
 use sigil::keys::{Algorithm, KeyFolder};
 
 use super::fixture::{Keys, stdout, succeed};
+use crate::helpers::kill_at_a_random_moment;
 
 /// Files in the folder that its manifest does not name (besides `.lock`): a
 /// rotation's temp files and the key files it wrote before its commit (the
@@ -54,16 +55,7 @@ fn rotations_killed_at_random_moments_and_while_writing_never_leave_an_unloadabl
     let mut finished = 0;
 
     for _ in 0..15 {
-        let mut child = keys
-            .sigil(&["rotate", "--force"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let micros = u64::try_from(whole.as_micros()).unwrap();
-        std::thread::sleep(Duration::from_micros(random_below(micros + 1)));
-        let _ = child.kill();
-        if child.wait().unwrap().success() {
+        if kill_at_a_random_moment(&mut keys.sigil(&["rotate", "--force"]), whole) {
             finished += 1;
         }
         assert_loadable(&keys);
@@ -114,10 +106,4 @@ fn rotations_killed_at_random_moments_and_while_writing_never_leave_an_unloadabl
         .filter(|name| name.ends_with(".tmp"))
         .collect();
     assert!(temporary.is_empty(), "{temporary:?}");
-}
-
-/// A number in `0..limit`, different on every call; no crate needed.
-fn random_below(limit: u64) -> u64 {
-    use std::hash::BuildHasher as _;
-    std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now()) % limit
 }

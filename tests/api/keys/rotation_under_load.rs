@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sigil::verify::JwksVerifier;
 
 use crate::helpers::keys::kids_in_jwks as kids;
-use crate::helpers::{PASSWORD, ServerProcess, keys, segment, unique_email};
+use crate::helpers::{PASSWORD, ServerProcess, keys, register_at, segment, unique_email};
 
 /// Runs the operator's script against `dir`'s keys and pid file; returns the kid it printed.
 fn rotate_with_script(dir: &Path, extra: &[&str]) -> String {
@@ -142,15 +142,7 @@ async fn rotating_keys_under_load_fails_no_request_and_no_downstream_verificatio
         base.clone(),
     ));
     // A token from before any rotation, to check it still verifies at the end.
-    let early: Value = http
-        .post(format!("{base}/auth/register"))
-        .json(&json!({"email": unique_email(), "password": PASSWORD, "name": "Early"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let early = register_at(&http, &base).await;
     let early = early["access_token"].as_str().unwrap().to_owned();
 
     let counts = Arc::new(Counts::default());
@@ -190,15 +182,7 @@ async fn rotating_keys_under_load_fails_no_request_and_no_downstream_verificatio
     }
 
     // The server signs with the last rotation's key, which is EdDSA.
-    let last: Value = http
-        .post(format!("{base}/auth/register"))
-        .json(&json!({"email": unique_email(), "password": PASSWORD, "name": "Late"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let last = register_at(&http, &base).await;
     let header = segment(last["access_token"].as_str().unwrap(), 0);
     assert_eq!(header["kid"].as_str().unwrap(), rotations[3]);
     assert_eq!(header["alg"], "EdDSA");

@@ -3,22 +3,14 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, ServerProcess, unique_email};
+use crate::helpers::{ServerProcess, register_at};
 
 #[tokio::test]
 async fn the_logout_audit_event_carries_the_user_id() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path(), &[("SIGIL_SIGNING_ALG", "EdDSA")]);
     let http = reqwest::Client::new();
-    let tokens: Value = http
-        .post(format!("{}/auth/register", server.base))
-        .json(&json!({"email": unique_email(), "password": PASSWORD, "name": "Ada"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = register_at(&http, &server.base).await;
     let me: Value = http
         .get(format!("{}/me", server.base))
         .bearer_auth(tokens["access_token"].as_str().unwrap())

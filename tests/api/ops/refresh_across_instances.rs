@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::helpers::{BACKEND, PASSWORD, ServerProcess, unique_email};
+use super::helpers::{BACKEND, ServerProcess, register_at};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refreshes_of_one_token_split_over_two_instances_get_one_successor() {
@@ -34,15 +34,7 @@ async fn concurrent_refreshes_of_one_token_split_over_two_instances_get_one_succ
         &[common.as_slice(), &[("SIGIL_PID_FILE", pid_b.as_str())]].concat(),
     );
     let http = reqwest::Client::new();
-    let registered: Value = http
-        .post(format!("{}/auth/register", a.base))
-        .json(&json!({"email": unique_email(), "password": PASSWORD, "name": "Tabs"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let registered = register_at(&http, &a.base).await;
     let refresh = registered["refresh_token"].as_str().unwrap().to_owned();
 
     let attempts = (0..20).map(|i| {
