@@ -128,10 +128,7 @@ impl DatabaseKeys {
         }
         let sealer = self.sealer.clone();
         let (keys, rows) = blocking(move || {
-            let mut active = SigningKey::generate(alg, rsa_bits)?;
-            active.set_state(KeyState::Active, active.meta().created_at);
-            let next = SigningKey::generate(alg, rsa_bits)?;
-            let keys = vec![active, next];
+            let keys = Vec::from(SigningKey::first_set(alg, rsa_bits)?);
             let rows = seal_new(&sealer, &keys, &[])?;
             Ok((keys, rows))
         })

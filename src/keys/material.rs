@@ -74,6 +74,13 @@ impl SigningKey {
         Ok(SigningKey::assemble(meta, parsed, &der))
     }
 
+    /// A first key set: an `active` and a `next` key of `alg`.
+    pub fn first_set(alg: Algorithm, rsa_bits: usize) -> Result<[SigningKey; 2], KeyError> {
+        let mut active = SigningKey::generate(alg, rsa_bits)?;
+        active.set_state(KeyState::Active, active.meta().created_at);
+        Ok([active, SigningKey::generate(alg, rsa_bits)?])
+    }
+
     /// Loads a `PRIVATE KEY` PEM (PKCS#8: RSA, or Ed25519 v1 or v2).
     ///
     /// The algorithm comes from the key itself and must equal `meta.alg`;

@@ -14,7 +14,7 @@ use std::fs;
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 
 use super::super::material::RSA_KEY_SIZES;
-use super::super::{Algorithm, KeyError, KeySet, KeyState, SigningKey};
+use super::super::{Algorithm, KeyError, KeySet, SigningKey};
 use super::{FolderLock, KeyFolder};
 
 impl KeyFolder {
@@ -60,17 +60,8 @@ impl KeyFolder {
 
     /// Writes a fresh set: one active and one next key.
     fn init(&self, lock: &FolderLock, alg: Algorithm, rsa_bits: usize) -> Result<(), KeyError> {
-        let files = self.unmanaged_files()?;
-        if !files.is_empty() {
-            return Err(KeyError::UnmanagedFiles {
-                path: self.path.clone(),
-                files,
-            });
-        }
-        self.tighten();
-        let mut active = SigningKey::generate(alg, rsa_bits)?;
-        active.set_state(KeyState::Active, active.meta().created_at);
-        let next = SigningKey::generate(alg, rsa_bits)?;
+        self.claim_empty()?;
+        let [active, next] = SigningKey::first_set(alg, rsa_bits)?;
         self.write(lock, &[&active, &next])?;
         tracing::info!(
             folder = %self.path.display(),
@@ -101,6 +92,14 @@ impl KeyFolder {
                 kids: held.into_iter().collect(),
             });
         }
+        self.claim_empty()?;
+        self.write(&lock, &keys.iter().collect::<Vec<_>>())?;
+        Ok(true)
+    }
+
+    /// Before a first key set is written: refuses a folder holding files an
+    /// operator might own, and tightens a loose one.
+    fn claim_empty(&self) -> Result<(), KeyError> {
         let files = self.unmanaged_files()?;
         if !files.is_empty() {
             return Err(KeyError::UnmanagedFiles {
@@ -109,8 +108,7 @@ impl KeyFolder {
             });
         }
         self.tighten();
-        self.write(&lock, &keys.iter().collect::<Vec<_>>())?;
-        Ok(true)
+        Ok(())
     }
 
     fn manifest_exists(&self) -> Result<bool, KeyError> {
