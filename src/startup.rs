@@ -265,10 +265,10 @@ async fn open_key_store(
     let db = DatabaseKeys::connect(store, keys)?;
     if db.list().await?.is_empty() && folder.manifest_path().exists() {
         return Err(StartupError::Other(format!(
-            "SIGIL_KEY_STORE=database: the database holds no key set, but the keys folder {} does; \
+            "SIGIL_KEY_STORE=database: the database holds no key set, but {} does; \
              run `sigil keys migrate --to database` first so that its keys (and the tokens they \
              signed) carry over, or move the folder away to start with new keys",
-            folder.path().display()
+            crate::key_store::folder_name(folder.path())
         )));
     }
     Ok(KeyStore::Database(db))

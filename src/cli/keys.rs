@@ -15,7 +15,9 @@ use serde_json::json;
 use crate::config::{
     ConfigError, DatabaseArgs, DatabaseUrl, KeyArgs, KeySettings, KeyStoreSettings, check_database,
 };
-use crate::key_store::{DatabaseKeys, KeyStore, Migration, migrate_to_database, migrate_to_folder};
+use crate::key_store::{
+    DatabaseKeys, KeyStore, Migration, folder_name, migrate_to_database, migrate_to_folder,
+};
 use crate::keys::{
     Algorithm, Import, KeyError, KeyFolder, KeyMeta, KeyState, RotateOptions, Rotation,
 };
@@ -60,8 +62,8 @@ pub enum KeysCommand {
     /// server stops serving: run it once every instance runs with the new
     /// key and the previous one, then drop SIGIL_KEY_ENCRYPTION_KEY_PREVIOUS.
     Reseal(ResealKeys),
-    /// Copy the key set from the other store into this one, every kid, state
-    /// and date kept, so no token is invalidated; prints the kids.
+    /// Copy the key set into the store `--to` names, from the other one, every
+    /// kid, state and date kept, so no token is invalidated; prints the kids.
     ///
     /// `--to database` copies SIGIL_KEYS_DIR into SIGIL_DATABASE_URL
     /// (PostgreSQL), sealed under SIGIL_KEY_ENCRYPTION_KEY; `--to folder`
@@ -279,7 +281,7 @@ async fn migrate(
     let (from, to, migration) = if cmd.to == "database" {
         let done = migrate_to_database(&folder, &db).await?;
         (
-            format!("the keys folder {}", settings.keys_dir.display()),
+            folder_name(&settings.keys_dir),
             "the database".to_owned(),
             done,
         )
@@ -287,7 +289,7 @@ async fn migrate(
         let done = migrate_to_folder(&db, &folder).await?;
         (
             "the database".to_owned(),
-            format!("the keys folder {}", settings.keys_dir.display()),
+            folder_name(&settings.keys_dir),
             done,
         )
     };

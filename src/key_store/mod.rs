@@ -38,7 +38,7 @@ impl KeyStore {
     /// For messages: `the keys folder keys/` or `the database`.
     pub fn describe(&self) -> String {
         match self {
-            KeyStore::Folder(folder) => format!("the keys folder {}", folder.path().display()),
+            KeyStore::Folder(folder) => folder_name(folder.path()),
             KeyStore::Database(_) => "the database".to_owned(),
         }
     }
@@ -136,6 +136,17 @@ impl KeyStore {
                 db.import(key).await
             }
         }
+    }
+}
+
+/// `the keys folder keys/`: the path with a trailing slash, so that a short
+/// relative name reads as a folder in a sentence.
+pub fn folder_name(path: &Path) -> String {
+    let shown = path.display().to_string();
+    if shown.ends_with('/') {
+        format!("the keys folder {shown}")
+    } else {
+        format!("the keys folder {shown}/")
     }
 }
 

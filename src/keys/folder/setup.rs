@@ -88,7 +88,7 @@ impl KeyFolder {
                 return Ok(false);
             }
             return Err(KeyError::DestinationHoldsKeys {
-                destination: format!("the keys folder {}", self.path.display()),
+                destination: format!("the keys folder {}/", self.path.display()),
                 kids: held.into_iter().collect(),
             });
         }
