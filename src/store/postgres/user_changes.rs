@@ -1,0 +1,97 @@
+//! Notifications of changed users and revoked access tokens on PostgreSQL:
+//! migration 9's triggers send one on [`USER_CHANGES_CHANNEL`] at the commit
+//! of every change of either table, whoever made it. The cache of bearer
+//! checks ([`CachedStore`](crate::store::CachedStore)) listens on a
+//! connection of its own and forgets what it holds on each one.
+
+use std::fmt;
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPoolOptions};
+
+use super::PostgresStore;
+use super::convert::classify;
+use crate::store::StoreError;
+
+/// The channel the triggers notify on; the payload names the table (or, for
+/// [`PostgresStore::notify_user_changes`], the writer's marker).
+pub const USER_CHANGES_CHANNEL: &str = "sigil_user_changes";
+
+/// `application_name` of the listening connection, so that an operator (or
+/// a test) can tell it from the pool's connections.
+pub const USER_LISTENER_NAME: &str = "sigil-user-listener";
+
+/// How long opening the listening connection may take.
+const LISTENER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection listening on [`USER_CHANGES_CHANNEL`].
+pub struct UserChangesListener {
+    listener: PgListener,
+}
+
+impl fmt::Debug for UserChangesListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserChangesListener")
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserChangesListener {
+    /// Waits for the next notification and returns its payload. `None`: the
+    /// connection was lost, so changes may have been missed; the caller
+    /// drops this listener and opens a new one.
+    pub async fn next(&mut self) -> Option<String> {
+        match self.listener.try_recv().await {
+            Ok(Some(notification)) => Some(notification.payload().to_owned()),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "the listener of user changes failed");
+                None
+            }
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Opens a connection of its own (named [`USER_LISTENER_NAME`]) that
+    /// listens on [`USER_CHANGES_CHANNEL`]; when this returns, every change
+    /// committed from now on will be announced to it.
+    pub async fn listen_for_user_changes(&self) -> Result<UserChangesListener, StoreError> {
+        let options = (*self.pool.connect_options())
+            .clone()
+            .application_name(USER_LISTENER_NAME);
+        // A pool of one: the listener opens its connection through it.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .acquire_timeout(LISTENER_CONNECT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(classify)?;
+        let mut listener = PgListener::connect_with(&pool).await.map_err(classify)?;
+        // A lost connection is reported, not re-opened behind the caller's
+        // back: the caller opens a new listener and then forgets what it
+        // holds, since what was committed meanwhile was never announced.
+        listener.eager_reconnect(false);
+        listener
+            .listen(USER_CHANGES_CHANNEL)
+            .await
+            .map_err(classify)?;
+        Ok(UserChangesListener { listener })
+    }
+
+    /// Sends `marker` on [`USER_CHANGES_CHANNEL`] in a transaction of its
+    /// own. Notifications arrive in commit order, so a listener that has
+    /// seen `marker` has seen every change this process committed before.
+    pub async fn notify_user_changes(&self, marker: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(USER_CHANGES_CHANNEL)
+            .bind(marker)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
