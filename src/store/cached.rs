@@ -19,11 +19,17 @@
 //!   it; a task listens on a connection of its own and forgets everything on
 //!   each notification. While that connection is not listening (start-up,
 //!   lost, re-opening) the cache is off and every check reads the database;
-//!   once it listens again, the cache forgets everything and turns on. A
-//!   writer here also waits (at most [`OWN_NOTIFICATION_WAIT`]) until its own
-//!   listener has seen a marker sent after its write, so that when it answers,
-//!   the other instances' listeners, which get the same notifications at the
-//!   same moment, have most likely seen it too.
+//!   once it listens again, the cache forgets everything and turns on.
+//!   A writer here answers only once every instance has heard its change:
+//!   after its write it sends a marker (`written <id>`); each listener, on
+//!   hearing it, answers `heard <id>` from its own listening connection;
+//!   the writer waits (at most [`CONFIRMATION_WAIT`]) for an answer from
+//!   every listening connection `pg_stat_activity` showed when it started.
+//!   Notifications arrive in commit order, so a listener that heard the
+//!   marker had heard (and forgotten on) the change before it: the next
+//!   request on any instance, after the writer's answer, reads the change.
+//!   Only a listener that fails to answer in time (its connection silently
+//!   gone) leaves its instance a window, until it notices the loss.
 //! - **In-memory SQLite** has no other process.
 //!
 //! A read from the database that raced with a change must not refill the
@@ -42,9 +48,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::postgres::Heard;
 use super::{
     Attempt, Client, ClientPatch, ClientWithSecrets, KeyTable, NewClient, NewUser, PostgresStore,
     Purged, RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError,
@@ -56,8 +63,13 @@ use change_file::{ChangeFile, Signature};
 /// Most users held; past it, the cache starts empty again.
 pub const MAX_CACHED_USERS: usize = 100_000;
 
-/// How long a write on PostgreSQL waits for its own listener to see it.
-pub const OWN_NOTIFICATION_WAIT: Duration = Duration::from_millis(200);
+/// How long a write on PostgreSQL waits for every instance's listener to
+/// confirm that it heard it.
+pub const CONFIRMATION_WAIT: Duration = Duration::from_secs(1);
+
+/// The prefix of a writer's marker, and of a listener's answer to it.
+const WRITTEN: &str = "written ";
+const HEARD: &str = "heard ";
 
 /// Longest pause between two attempts to listen again on PostgreSQL.
 const MAX_LISTEN_RETRY: Duration = Duration::from_secs(2);
@@ -101,8 +113,9 @@ impl Drop for AbortOnDrop {
 #[derive(Default)]
 struct Cache {
     state: Mutex<State>,
-    /// Writers waiting for their marker to come back (PostgreSQL).
-    waiters: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Writers waiting for answers to their marker, by marker id: each
+    /// answer's sender (PostgreSQL).
+    waiters: Mutex<HashMap<String, mpsc::UnboundedSender<i32>>>,
 }
 
 #[derive(Default)]
@@ -155,17 +168,27 @@ impl Cache {
         state.on = on;
     }
 
-    /// A notification arrived: forget, and wake the writer whose marker it is.
-    fn heard(&self, payload: &str) {
+    /// A notification arrived: returns the marker id to answer, if it is a
+    /// writer's marker; passes an answer to its writer; forgets on anything
+    /// else (a change of a table).
+    fn heard(&self, heard: &Heard) -> Option<String> {
+        if let Some(id) = heard.payload.strip_prefix(WRITTEN) {
+            return Some(id.to_owned());
+        }
+        if let Some(id) = heard.payload.strip_prefix(HEARD) {
+            if let Some(writer) = self.waiters().get(id) {
+                let _ = writer.send(heard.sender);
+            }
+            return None;
+        }
         self.forget();
-        let waiter = self
-            .waiters
+        None
+    }
+
+    fn waiters(&self) -> MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<i32>>> {
+        self.waiters
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(payload);
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(());
-        }
     }
 }
 
@@ -261,31 +284,42 @@ impl CachedStore {
         match &self.freshness {
             Freshness::Alone => {}
             Freshness::ChangeFile(file) => file.bump(),
-            Freshness::Listener { postgres, .. } => self.await_own_notification(postgres).await,
+            Freshness::Listener { postgres, .. } => self.await_confirmations(postgres).await,
         }
     }
 
-    /// Sends a marker and waits, at most [`OWN_NOTIFICATION_WAIT`], until
-    /// this process's listener heard it: notifications arrive in commit
-    /// order, so by then it (and, most likely, every other instance's
-    /// listener) has heard the write before it.
-    async fn await_own_notification(&self, postgres: &PostgresStore) {
+    /// Sends a marker and waits, at most [`CONFIRMATION_WAIT`], until every
+    /// listener on the database answered it (module docs).
+    async fn await_confirmations(&self, postgres: &PostgresStore) {
         if !self.is_on() {
+            // Not listening: no answer would come back to this process.
             return;
         }
-        let marker = format!("written {}", Uuid::new_v4());
-        let (heard, wait) = oneshot::channel();
-        let waiters = || {
-            self.cache
-                .waiters
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        let Ok(listeners) = postgres.user_listeners().await else {
+            return;
         };
-        waiters().insert(marker.clone(), heard);
-        if postgres.notify_user_changes(&marker).await.is_ok() {
-            let _ = tokio::time::timeout(OWN_NOTIFICATION_WAIT, wait).await;
+        let mut waiting: HashSet<i32> = listeners.into_iter().collect();
+        let id = Uuid::new_v4().simple().to_string();
+        let (answers, mut answered) = mpsc::unbounded_channel();
+        self.cache.waiters().insert(id.clone(), answers);
+        let all_heard = async {
+            postgres
+                .notify_user_changes(&format!("{WRITTEN}{id}"))
+                .await
+                .ok()?;
+            while !waiting.is_empty() {
+                let listener = answered.recv().await?;
+                waiting.remove(&listener);
+            }
+            Some(())
+        };
+        let confirmed = tokio::time::timeout(CONFIRMATION_WAIT, all_heard).await;
+        self.cache.waiters().remove(&id);
+        if !matches!(confirmed, Ok(Some(()))) {
+            tracing::warn!(
+                "not every instance confirmed a change of users in time; one may answer from memory until it notices that its listener is gone"
+            );
         }
-        waiters().remove(&marker);
     }
 
     /// Reads the revoked tokens into memory if a miss found them missing.
@@ -309,8 +343,13 @@ async fn listen(postgres: PostgresStore, cache: Arc<Cache>) {
                 // forgotten now, what is committed later will be heard.
                 cache.switch(true);
                 retry = Duration::from_millis(50);
-                while let Some(payload) = listener.next().await {
-                    cache.heard(&payload);
+                while let Some(heard) = listener.next().await {
+                    let Some(id) = cache.heard(&heard) else {
+                        continue;
+                    };
+                    if listener.answer(&format!("{HEARD}{id}")).await.is_err() {
+                        break;
+                    }
                 }
                 cache.switch(false);
                 tracing::warn!(

@@ -42,7 +42,7 @@ pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use cached::{CachedStore, MAX_CACHED_USERS, OWN_NOTIFICATION_WAIT};
+pub use cached::{CONFIRMATION_WAIT, CachedStore, MAX_CACHED_USERS};
 pub use clients::{Client, ClientPatch, ClientWithSecrets, NewClient};
 pub use open::{OpenError, open};
 pub use postgres::{

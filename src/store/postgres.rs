@@ -42,7 +42,7 @@ pub use signing_keys::{
     KEY_LISTENER_NAME, KEY_SET_CHANNEL, KEY_SET_LOCK, KeyRow, KeyTable, KeyTableListener,
     LockedKeyTable,
 };
-pub use user_changes::{USER_CHANGES_CHANNEL, USER_LISTENER_NAME, UserChangesListener};
+pub use user_changes::{Heard, USER_CHANGES_CHANNEL, USER_LISTENER_NAME, UserChangesListener};
 
 use convert::{classify, is_email_conflict, user_from_row};
 use families::{FamilyTransaction, revoke_families_of_user};

@@ -36,19 +36,43 @@ impl fmt::Debug for UserChangesListener {
     }
 }
 
+/// One notification: its payload, and the server process that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heard {
+    /// What the sender said: a table name, or a marker.
+    pub payload: String,
+    /// The sending backend's process id (`pg_backend_pid()`).
+    pub sender: i32,
+}
+
 impl UserChangesListener {
-    /// Waits for the next notification and returns its payload. `None`: the
-    /// connection was lost, so changes may have been missed; the caller
-    /// drops this listener and opens a new one.
-    pub async fn next(&mut self) -> Option<String> {
+    /// Waits for the next notification. `None`: the connection was lost, so
+    /// changes may have been missed; the caller drops this listener and
+    /// opens a new one.
+    pub async fn next(&mut self) -> Option<Heard> {
         match self.listener.try_recv().await {
-            Ok(Some(notification)) => Some(notification.payload().to_owned()),
+            Ok(Some(notification)) => Some(Heard {
+                payload: notification.payload().to_owned(),
+                sender: i32::try_from(notification.process_id()).unwrap_or(-1),
+            }),
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "the listener of user changes failed");
                 None
             }
         }
+    }
+
+    /// Sends `payload` on [`USER_CHANGES_CHANNEL`] from this listening
+    /// connection itself, so that its sender is this listener's backend.
+    pub async fn answer(&mut self, payload: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(USER_CHANGES_CHANNEL)
+            .bind(payload)
+            .execute(&mut self.listener)
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }
 
@@ -80,6 +104,20 @@ impl PostgresStore {
             .await
             .map_err(classify)?;
         Ok(UserChangesListener { listener })
+    }
+
+    /// The backend process ids of every connection listening for user
+    /// changes on this database ([`USER_LISTENER_NAME`]), this process's
+    /// own included.
+    pub async fn user_listeners(&self) -> Result<Vec<i32>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE application_name = $1 AND datname = current_database()",
+        )
+        .bind(USER_LISTENER_NAME)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)
     }
 
     /// Sends `marker` on [`USER_CHANGES_CHANNEL`] in a transaction of its

@@ -51,6 +51,7 @@ macro_rules! on_every_backend {
     };
 }
 
+mod cached;
 pub(crate) mod database;
 mod lifecycle;
 mod postgres_lifecycle;
