@@ -291,18 +291,19 @@ impl CachedStore {
     /// Sends a marker and waits, at most [`CONFIRMATION_WAIT`], until every
     /// listener on the database answered it (module docs).
     async fn await_confirmations(&self, postgres: &PostgresStore) {
-        if !self.is_on() {
-            // Not listening: no answer would come back to this process.
-            return;
-        }
-        let Ok(listeners) = postgres.user_listeners().await else {
-            return;
-        };
-        let mut waiting: HashSet<i32> = listeners.into_iter().collect();
         let id = Uuid::new_v4().simple().to_string();
         let (answers, mut answered) = mpsc::unbounded_channel();
         self.cache.waiters().insert(id.clone(), answers);
         let all_heard = async {
+            // A process that has only just started (a `sigil users …`
+            // command) may not listen yet, and answers come back through
+            // its own listener. Listening from any moment before the marker
+            // is enough: the marker is committed after the change.
+            while !self.is_on() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let listeners = postgres.user_listeners().await.ok()?;
+            let mut waiting: HashSet<i32> = listeners.into_iter().collect();
             postgres
                 .notify_user_changes(&format!("{WRITTEN}{id}"))
                 .await
