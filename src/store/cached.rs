@@ -29,7 +29,9 @@
 //!   marker had heard (and forgotten on) the change before it: the next
 //!   request on any instance, after the writer's answer, reads the change.
 //!   Only a listener that fails to answer in time (its connection silently
-//!   gone) leaves its instance a window, until it notices the loss.
+//!   gone) leaves its instance a window, until it notices the loss: every
+//!   [`PING_EVERY`] each instance pings its own listener through the pool,
+//!   and turns its cache off when the ping is not heard within [`PING_WAIT`].
 //! - **In-memory SQLite** has no other process.
 //!
 //! A read from the database that raced with a change must not refill the
@@ -51,7 +53,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::postgres::Heard;
+use super::postgres::{Heard, UserChangesListener};
 use super::{
     Attempt, Client, ClientPatch, ClientWithSecrets, KeyTable, NewClient, NewUser, PostgresStore,
     Purged, RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError,
@@ -70,6 +72,13 @@ pub const CONFIRMATION_WAIT: Duration = Duration::from_secs(1);
 /// The prefix of a writer's marker, and of a listener's answer to it.
 const WRITTEN: &str = "written ";
 const HEARD: &str = "heard ";
+/// The prefix of an instance's ping to its own listener.
+const PING: &str = "ping ";
+
+/// How often an instance checks that its listener still hears, and how long
+/// it waits for its ping: a listener silent for longer turns the cache off.
+const PING_EVERY: Duration = Duration::from_secs(5);
+const PING_WAIT: Duration = Duration::from_secs(2);
 
 /// Longest pause between two attempts to listen again on PostgreSQL.
 const MAX_LISTEN_RETRY: Duration = Duration::from_secs(2);
@@ -169,13 +178,17 @@ impl Cache {
     }
 
     /// A notification arrived: returns the marker id to answer, if it is a
-    /// writer's marker; passes an answer to its writer; forgets on anything
-    /// else (a change of a table).
+    /// writer's marker; passes an answer, or a ping, to whoever waits for
+    /// it; forgets on anything else (a change of a table).
     fn heard(&self, heard: &Heard) -> Option<String> {
         if let Some(id) = heard.payload.strip_prefix(WRITTEN) {
             return Some(id.to_owned());
         }
-        if let Some(id) = heard.payload.strip_prefix(HEARD) {
+        let answer = heard
+            .payload
+            .strip_prefix(HEARD)
+            .or_else(|| heard.payload.strip_prefix(PING));
+        if let Some(id) = answer {
             if let Some(writer) = self.waiters().get(id) {
                 let _ = writer.send(heard.sender);
             }
@@ -344,13 +357,9 @@ async fn listen(postgres: PostgresStore, cache: Arc<Cache>) {
                 // forgotten now, what is committed later will be heard.
                 cache.switch(true);
                 retry = Duration::from_millis(50);
-                while let Some(heard) = listener.next().await {
-                    let Some(id) = cache.heard(&heard) else {
-                        continue;
-                    };
-                    if listener.answer(&format!("{HEARD}{id}")).await.is_err() {
-                        break;
-                    }
+                tokio::select! {
+                    () = hear(&mut listener, &cache) => {}
+                    () = watch_over(&postgres, &cache) => {}
                 }
                 cache.switch(false);
                 tracing::warn!(
@@ -364,6 +373,43 @@ async fn listen(postgres: PostgresStore, cache: Arc<Cache>) {
         }
         tokio::time::sleep(retry).await;
         retry = (retry * 2).min(MAX_LISTEN_RETRY);
+    }
+}
+
+/// Hears notifications and answers writers' markers until the listening
+/// connection is lost.
+async fn hear(listener: &mut UserChangesListener, cache: &Cache) {
+    while let Some(heard) = listener.next().await {
+        let Some(id) = cache.heard(&heard) else {
+            continue;
+        };
+        if listener.answer(&format!("{HEARD}{id}")).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Returns when the listening connection failed to hear this process's own
+/// ping within [`PING_WAIT`]: a connection can go silent without being
+/// closed (a network cut with no reset), and nothing else would tell.
+async fn watch_over(postgres: &PostgresStore, cache: &Cache) {
+    loop {
+        tokio::time::sleep(PING_EVERY).await;
+        let id = Uuid::new_v4().simple().to_string();
+        let (heard, mut hearing) = mpsc::unbounded_channel();
+        cache.waiters().insert(id.clone(), heard);
+        let pinged = tokio::time::timeout(PING_WAIT, async {
+            postgres
+                .notify_user_changes(&format!("{PING}{id}"))
+                .await
+                .ok()?;
+            hearing.recv().await
+        })
+        .await;
+        cache.waiters().remove(&id);
+        if !matches!(pinged, Ok(Some(_))) {
+            return;
+        }
     }
 }
 

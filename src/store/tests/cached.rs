@@ -9,6 +9,7 @@ use chrono::{TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::database::TestDatabase;
+use super::freezer::Freezer;
 use super::{fresh, new_user};
 use crate::store::{CachedStore, PostgresStore, SqliteStore, Store, USER_LISTENER_NAME, UserPatch};
 
@@ -129,7 +130,7 @@ async fn two_instances(
 }
 
 async fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -200,4 +201,21 @@ async fn on_postgres_a_change_while_the_listener_is_down_is_never_answered_stale
     assert_eq!(enabled(&a, user.id, "t").await, Some(false), "while down");
     wait_until("A listens again", || a.is_on()).await;
     assert_eq!(enabled(&a, user.id, "t").await, Some(false), "after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_a_listener_gone_silent_turns_the_cache_off_until_it_hears_again() {
+    let Some(db) = TestDatabase::create("cached::silent_listener").await else {
+        return;
+    };
+    let relay = Freezer::start(db.url()).await;
+    let a = CachedStore::postgres(PostgresStore::connect(&relay.url(db.url())).await.unwrap());
+    wait_until("A listens", || a.is_on()).await;
+
+    // No connection is closed: only A's own pings can tell.
+    relay.freeze();
+    wait_until("A noticed its listener hears nothing", || !a.is_on()).await;
+
+    relay.thaw();
+    wait_until("A listens again", || a.is_on()).await;
 }
