@@ -88,8 +88,10 @@
 //!   database's notifications with polling as the fallback.
 //! - [`store`] persists users, refresh-token families, revoked access tokens
 //!   and throttle counters behind the [`Store`](store::Store) trait (SQLite and PostgreSQL, same
-//!   behaviour), opened by [`store::open`]; `startup` purges what has expired
-//!   every 10 minutes.
+//!   behaviour), opened by [`store::open`], which wraps the backend in a
+//!   [`CachedStore`](store::CachedStore): bearer checks' users and revoked
+//!   tokens held in memory, forgotten on every change from any process;
+//!   `startup` purges what has expired every 10 minutes.
 //! - [`config`] reads settings; [`telemetry`] sets up logging and holds the
 //!   Prometheus [`Metrics`](telemetry::metrics::Metrics).
 //! - [`verify`] is for other services: it checks sigil's access tokens

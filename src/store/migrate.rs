@@ -12,7 +12,8 @@
 //! Both lists carry the same versions with the same meaning: version N
 //! creates the same tables on either backend, each in its native types. The
 //! one exception is 8, the key set of the database key store, which exists on
-//! PostgreSQL only: SQLite's 8 changes nothing.
+//! PostgreSQL only: SQLite's 8 changes nothing; and 9, the notifications of
+//! changed users, which SQLite does without (its 9 changes nothing either).
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -65,6 +66,11 @@ pub(crate) const SQLITE: EmbeddedMigrations = EmbeddedMigrations(&[
         description: "signing keys",
         sql: include_str!("migrations/sqlite/0008_signing_keys.sql"),
     },
+    EmbeddedMigration {
+        version: 9,
+        description: "user changes",
+        sql: include_str!("migrations/sqlite/0009_user_changes.sql"),
+    },
 ]);
 
 /// The PostgreSQL schema, oldest first.
@@ -108,6 +114,11 @@ pub(crate) const POSTGRES: EmbeddedMigrations = EmbeddedMigrations(&[
         version: 8,
         description: "signing keys",
         sql: include_str!("migrations/postgres/0008_signing_keys.sql"),
+    },
+    EmbeddedMigration {
+        version: 9,
+        description: "user changes",
+        sql: include_str!("migrations/postgres/0009_user_changes.sql"),
     },
 ]);
 

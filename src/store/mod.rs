@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use crate::config::ThrottlePolicy;
 
+mod cached;
 mod clients;
 mod migrate;
 mod open;
@@ -41,9 +42,13 @@ pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use cached::{CONFIRMATION_WAIT, CachedStore, MAX_CACHED_USERS};
 pub use clients::{Client, ClientPatch, ClientWithSecrets, NewClient};
 pub use open::{OpenError, open};
-pub use postgres::{KeyRow, KeyTable, KeyTableListener, LockedKeyTable, PostgresStore};
+pub use postgres::{
+    KeyRow, KeyTable, KeyTableListener, LockedKeyTable, PostgresStore, USER_CHANGES_CHANNEL,
+    USER_LISTENER_NAME,
+};
 pub use refresh::{RefreshOutcome, SealedSuccessor, SessionOrigin, Successor};
 pub use sqlite::SqliteStore;
 
@@ -355,6 +360,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the access token `jti` has been revoked (and not yet purged).
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// The `jti` of every revoked access token not yet purged, in one
+    /// statement: what the cache of bearer checks holds ([`CachedStore`]).
+    async fn revoked_access_token_ids(&self) -> Result<Vec<String>, StoreError>;
 
     /// [`Store::user_by_id`], or `None` as well when the access token `jti`
     /// has been revoked: what a bearer token's check needs, in one round

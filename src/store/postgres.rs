@@ -36,11 +36,13 @@ mod revocations;
 mod sessions;
 mod signing_keys;
 mod throttle;
+mod user_changes;
 
 pub use signing_keys::{
     KEY_LISTENER_NAME, KEY_SET_CHANNEL, KEY_SET_LOCK, KeyRow, KeyTable, KeyTableListener,
     LockedKeyTable,
 };
+pub use user_changes::{Heard, USER_CHANGES_CHANNEL, USER_LISTENER_NAME, UserChangesListener};
 
 use convert::{classify, is_email_conflict, user_from_row};
 use families::{FamilyTransaction, revoke_families_of_user};
@@ -375,6 +377,10 @@ impl Store for PostgresStore {
 
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         revocations::is_revoked(&self.pool, jti).await
+    }
+
+    async fn revoked_access_token_ids(&self) -> Result<Vec<String>, StoreError> {
+        revocations::revoked_ids(&self.pool).await
     }
 
     async fn refresh_token_state(

@@ -424,6 +424,10 @@ impl Store for SqliteStore {
         revocations::is_revoked(&self.pool, jti).await
     }
 
+    async fn revoked_access_token_ids(&self) -> Result<Vec<String>, StoreError> {
+        revocations::revoked_ids(&self.pool).await
+    }
+
     async fn refresh_token_state(
         &self,
         token_hash: &[u8],

@@ -122,7 +122,7 @@ macro_rules! per_backend {
 
 per_backend! {
     both {
-        accounts: [admin, concurrency, login, refresh, refresh_storage, register, reuse_interval, sessions],
+        accounts: [admin, concurrency, login, refresh, refresh_storage, register, reuse_interval, sessions, user_cache],
         clients: [support, admin_api, bad_input, client_auth, cli, grant],
         abuse: [abandoned, distributed, privileges, proxies, throttling],
         http: [requests],
@@ -131,7 +131,7 @@ per_backend! {
         tokens: [claims, rejections],
     }
     postgres_only {
-        ops: [database_password, migrations_quiet, multi_instance, outage, refresh_across_instances, revocation_across_instances, test_databases],
+        ops: [database_password, migrations_quiet, multi_instance, outage, refresh_across_instances, revocation_across_instances, test_databases, user_cache_across_instances],
         key_store: [fleet, first_start, rotate_script, concurrent_rotation, notifications, interrupted, encryption_key, swapped_rows, reseal, migrate, dump, propagation],
     }
 }

@@ -38,6 +38,14 @@ pub(super) async fn is_revoked(pool: &PgPool, jti: &str) -> Result<bool, StoreEr
     Ok(found.is_some())
 }
 
+/// See [`Store::revoked_access_token_ids`](crate::store::Store::revoked_access_token_ids).
+pub(super) async fn revoked_ids(pool: &PgPool) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar("SELECT jti FROM revoked_access_tokens")
+        .fetch_all(pool)
+        .await
+        .map_err(classify)
+}
+
 /// Deletes revocations of tokens that expired before `expired_before`.
 pub(super) async fn purge(pool: &PgPool, expired_before: DateTime<Utc>) -> Result<u64, StoreError> {
     Ok(

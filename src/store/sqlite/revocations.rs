@@ -37,6 +37,14 @@ pub(super) async fn is_revoked(pool: &SqlitePool, jti: &str) -> Result<bool, Sto
     Ok(found.is_some())
 }
 
+/// See [`Store::revoked_access_token_ids`](crate::store::Store::revoked_access_token_ids).
+pub(super) async fn revoked_ids(pool: &SqlitePool) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar("SELECT jti FROM revoked_access_tokens")
+        .fetch_all(pool)
+        .await
+        .map_err(classify)
+}
+
 /// Deletes revocations of tokens that expired before `expired_before`.
 pub(super) async fn purge(
     writer: &SqlitePool,

@@ -51,7 +51,9 @@ macro_rules! on_every_backend {
     };
 }
 
+mod cached;
 pub(crate) mod database;
+mod freezer;
 mod lifecycle;
 mod postgres_lifecycle;
 mod purge;

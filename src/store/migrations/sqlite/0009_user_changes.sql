@@ -1,0 +1,6 @@
+-- sigil: on PostgreSQL, version 9 makes changes of users and revoked access
+-- tokens notify the other instances. On SQLite the processes sharing a file
+-- learn of such changes from the file `<database>-changes` beside it, which
+-- every writer touches after its commit (src/store/cached.rs), so no table or
+-- trigger is needed. This version exists so that both backends carry the same
+-- list of versions; it changes nothing.
