@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 
 use super::convert::classify;
 use crate::store::StoreError;
@@ -78,4 +78,27 @@ async fn run_migrations(options: &PgConnectOptions) -> Result<(), StoreError> {
         .map_err(|e| migrate_error(e, classify));
     let _ = conn.close().await;
     result
+}
+
+/// A `LISTEN`ing connection of its own beside `pool`, opened with the pool's
+/// settings and named `application_name` (so operators, and tests, can tell
+/// it apart in `pg_stat_activity`), not yet listening on any channel.
+pub(super) async fn named_listener(
+    pool: &PgPool,
+    application_name: &str,
+) -> Result<PgListener, sqlx::Error> {
+    let options = (*pool.connect_options())
+        .clone()
+        .application_name(application_name);
+    // A pool of one: the listener opens (and, if asked, re-opens) its
+    // connection through it.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await?;
+    PgListener::connect_with(&own).await
 }

@@ -15,9 +15,8 @@
 //! sees a private key in the clear.
 
 use std::fmt;
-use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use crate::keys::{Algorithm, KeyError, KeyMeta, KeyState, SealedKey};
@@ -32,9 +31,6 @@ pub const KEY_SET_CHANNEL: &str = "sigil_key_set";
 /// `application_name` of the listening connection, so that an operator (or
 /// a test's relay) can tell it from the pool's connections.
 pub const KEY_LISTENER_NAME: &str = "sigil-key-listener";
-
-/// How long opening the listening connection may take.
-const LISTENER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const SELECT_ROWS: &str = "SELECT kid, alg, state, created_at, activated_at, retired_at, \
      grace_until, sealed_key, kek_id FROM signing_keys ORDER BY kid";
@@ -104,20 +100,7 @@ impl KeyTable {
     /// Listens for committed changes on a connection of its own (named
     /// [`KEY_LISTENER_NAME`]), opened with the pool's settings.
     pub async fn listen(&self) -> Result<KeyTableListener, KeyError> {
-        let options = (*self.pool.connect_options())
-            .clone()
-            .application_name(KEY_LISTENER_NAME);
-        // A pool of one lets the listener reconnect by itself.
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .acquire_timeout(LISTENER_CONNECT_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(failed("listen for changes of"))?;
-        let mut listener = PgListener::connect_with(&pool)
+        let mut listener = super::connect::named_listener(&self.pool, KEY_LISTENER_NAME)
             .await
             .map_err(failed("listen for changes of"))?;
         listener

@@ -5,9 +5,8 @@
 //! connection of its own and forgets what it holds on each one.
 
 use std::fmt;
-use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::PgListener;
 
 use super::PostgresStore;
 use super::convert::classify;
@@ -20,9 +19,6 @@ pub const USER_CHANGES_CHANNEL: &str = "sigil_user_changes";
 /// `application_name` of the listening connection, so that an operator (or
 /// a test) can tell it from the pool's connections.
 pub const USER_LISTENER_NAME: &str = "sigil-user-listener";
-
-/// How long opening the listening connection may take.
-const LISTENER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connection listening on [`USER_CHANGES_CHANNEL`].
 pub struct UserChangesListener {
@@ -81,20 +77,9 @@ impl PostgresStore {
     /// listens on [`USER_CHANGES_CHANNEL`]; when this returns, every change
     /// committed from now on will be announced to it.
     pub async fn listen_for_user_changes(&self) -> Result<UserChangesListener, StoreError> {
-        let options = (*self.pool.connect_options())
-            .clone()
-            .application_name(USER_LISTENER_NAME);
-        // A pool of one: the listener opens its connection through it.
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .acquire_timeout(LISTENER_CONNECT_TIMEOUT)
-            .connect_with(options)
+        let mut listener = super::connect::named_listener(&self.pool, USER_LISTENER_NAME)
             .await
             .map_err(classify)?;
-        let mut listener = PgListener::connect_with(&pool).await.map_err(classify)?;
         // A lost connection is reported, not re-opened behind the caller's
         // back: the caller opens a new listener and then forgets what it
         // holds, since what was committed meanwhile was never announced.
