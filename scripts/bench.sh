@@ -4,7 +4,8 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: scripts/bench.sh [--postgres URL] [--duration SECONDS] [--no-build]
+Usage: scripts/bench.sh [--postgres URL [--two-instances]] [--duration SECONDS]
+                        [--mix SPEC] [--no-build]
 
 Builds the release binary and the crypto bench, measures the raw
 single-thread rates of the cryptography sigil uses (`cargo bench --bench
@@ -15,24 +16,74 @@ run a second time on a fresh PostgreSQL database.
 
 Every measurement prints one line:
 
-  NAME rps=… p50_ms=… p99_ms=… errors=… cpu_us_per_req=… [key=value …]
+  NAME rps=… p50_ms=… p99_ms=… errors=… cpu_us_per_req=… wrk_cpu_us_per_req=… [key=value …]
 
 cpu_us_per_req is the server's CPU time (user + system, all threads, from
 /proc/PID/stat before and after) divided by the requests answered; wrk runs
 on the same cores, so rps alone understates what the server could do.
+wrk_cpu_us_per_req is the load generator's own CPU time (its rusage, from
+the shell's `times`) per request. On a local PostgreSQL, db_cpu_us_per_req
+is the CPU time of every `postgres` process over the same window.
 Crypto lines read `crypto_NAME impl=… ops_per_s=… us_per_op=…`; the
 crypto_openssl_* lines are `openssl speed -mr -seconds 3` signing rates
-(RSA-2048, Ed25519). `limit_NAME rps=…` lines are limits computed from this
-run's figures and nproc (e.g. /me's: 1/(1/healthz + 1/(cores x single-thread
-access-token verifications/s))). `ratio NAME value=… target=…` lines compare
-figures of this run and end with `met` or `not met`. Lines that start with
-`#` are notes.
+(RSA-2048, Ed25519); crypto_argon2id_*_concurrent lines are argon2 on every
+core at once (threads=…, ops_per_s is the sum, scaling= that sum over
+threads x the single-thread rate). `limit_NAME rps=…` lines are limits
+computed from this run's figures and nproc (e.g. /me's: 1/(1/healthz + 1/(cores
+x single-thread access-token verifications/s))). `ratio NAME value=…
+target=…` lines compare figures of this run and end with `met` or `not met`
+(`target=none`: explanatory, no verdict). For logins these explain the
+ratio to the argon2 limit: argon2_*_concurrent_cpu_scaling (single-thread
+CPU per verification over the concurrent threads'), login_*_argon2_cpu_share
+(concurrent argon2 CPU over the whole CPU of a login: sigil + postgres +
+wrk), and login_*_cpu_bound_ceiling (single-thread argon2 time over that
+whole CPU: the login ratio the two cores allow when CPU is what runs out).
+Lines that start with `#` are notes.
+
+The access log: healthz_access_log_on and healthz_access_log_off are /healthz
+on two servers started one after the other, the first with the logs as
+shipped (RUST_LOG unset), the second with RUST_LOG=info,sigil::access=off,
+the filter that turns off exactly the per-request access line (whose target
+is sigil::access). `ratio access_log_cpu_share` is (on - off) / on of their
+cpu_us_per_req, target <= 0.10. On a build whose access line has another
+target the filter matches nothing, and the share is about 0 (noise).
+
+Capacity: after each database's measurements, one line per operation
+
+  capacity OP db=… sigil_cpu_us=… postgres_cpu_us=… wrk_cpu_us=…
+      per_sigil_core_rps=… per_postgres_core_rps=… sigil_cores_per_postgres_core=…
+      predicted_rps_here=… measured_rps=…
+
+(CPU microseconds per request of this run; per_sigil_core_rps = 1e6 /
+sigil_cpu_us, what one core of sigil serves of this operation alone;
+sigil_cores_per_postgres_core, how many sigil cores one PostgreSQL core keeps
+up with; predicted_rps_here = nproc x 1e6 / (sigil + postgres + wrk CPU per
+request), what this machine should do when the three share its cores),
+and one `capacity mix=…` line for the mix of --mix: the same figures for a
+weighted mix of operations, plus instances_per_postgres_core (instances of
+nproc cores each).
 
 Options:
   --postgres URL     also measure on PostgreSQL: URL names a server and a
                      database to connect to (e.g.
                      postgres://postgres@127.0.0.1:5432/test); a fresh database
                      sigil_bench_<random> is created there and dropped at the end
+  --two-instances    (with --postgres) after the PostgreSQL measurements, start
+                     TWO sigil instances on that one database and drive both at
+                     once with two wrk processes: /me on both, refresh on both,
+                     and /me on one with refresh on the other. Each prints
+                     `capacity_check NAME predicted=… measured=… ratio=…`:
+                     predicted is nproc x 1e6 / (sigil + postgres + wrk CPU per
+                     request of the single-instance measurements of this run,
+                     weighted by the measured mix), measured the sum of both
+                     wrk's rps; predicted_free_cpu and ratio_free use the cores
+                     left after what other processes took in the same window
+                     (/proc/stat). `ratio two_instances_NAME_over_prediction`
+                     has the target >= 0.8.
+  --mix SPEC         the mix of the `capacity mix=` line, OPERATION:WEIGHT,…
+                     (default me_rs256:100,refresh_rs256:10,
+                     login_m19456_t2_p1:1,client_credentials_rs256:1;
+                     operations are measurement names of this run)
   --duration SECONDS length of each measurement, 1 to 10 (default 10)
   --no-build         use the sigil binary and the crypto bench built by an
                      earlier run as they are
@@ -47,13 +98,16 @@ Environment:
 
 Needs curl, openssl and wrk; wrk is installed with apt-get when missing (as root).
 Listens on 127.0.0.1 only, cleans up after itself, stops by itself (about
-two minutes per database at the default duration).
+two and a half minutes per database at the default duration, plus about
+half a minute for --two-instances).
 EOF
 }
 
 DURATION=10
 PG_URL=""
 BUILD=1
+TWO_INSTANCES=0
+MIX="me_rs256:100,refresh_rs256:10,login_m19456_t2_p1:1,client_credentials_rs256:1"
 while [ $# -gt 0 ]; do
     case "$1" in
     --postgres)
@@ -66,6 +120,12 @@ while [ $# -gt 0 ]; do
         DURATION="$2"
         shift 2
         ;;
+    --mix)
+        [ $# -ge 2 ] || { echo "bench.sh: --mix needs OPERATION:WEIGHT,…" >&2; exit 2; }
+        MIX="$2"
+        shift 2
+        ;;
+    --two-instances) TWO_INSTANCES=1; shift ;;
     --no-build) BUILD=0; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -75,6 +135,14 @@ case "$DURATION" in
 [1-9] | 10) ;;
 *) echo "bench.sh: --duration must be a whole number from 1 to 10" >&2; exit 2 ;;
 esac
+if [ "$TWO_INSTANCES" = 1 ] && [ -z "$PG_URL" ]; then
+    echo "bench.sh: --two-instances needs --postgres (two instances share one PostgreSQL database)" >&2
+    exit 2
+fi
+[[ "$MIX" =~ ^[a-z0-9_]+:[0-9]+(,[a-z0-9_]+:[0-9]+)*$ ]] || {
+    echo "bench.sh: --mix must read OPERATION:WEIGHT[,OPERATION:WEIGHT…], e.g. me_rs256:100,refresh_rs256:10" >&2
+    exit 2
+}
 
 # A relative SIGIL_BIN means what it meant where the script was started.
 # A bare name is looked up on PATH.
@@ -135,12 +203,18 @@ fi
 # --- Clean-up ------------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sigil-bench.XXXXXX")"
 SERVER_PID=""
+# Servers of the two-instance check, besides SERVER_PID.
+EXTRA_PIDS=()
 PG_DB=""
 PG_LOCAL=0
 DB_KIND=""
 cleanup() {
-    local status=$?
+    local status=$? pid
     stop_server
+    for pid in "${EXTRA_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [ -n "$PG_DB" ]; then
         psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
     fi
@@ -193,9 +267,17 @@ stop_server() {
     fi
 }
 
-# Server CPU time so far, in clock ticks (utime + stime of every thread).
+# Server CPU time so far, in clock ticks (utime + stime of every thread);
+# of the server PID when given, else of SERVER_PID.
 cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"
+    awk '{ print $14 + $15 }' "/proc/${1:-$SERVER_PID}/stat"
+}
+
+# Busy clock ticks of the whole machine so far (every CPU: user, nice,
+# system, irq, softirq and steal, from /proc/stat): what the processes of a
+# window left to others is this minus theirs.
+machine_busy_ticks() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
 # CPU time of every local PostgreSQL process so far (0 unless the pass runs on
@@ -278,13 +360,26 @@ login() { # email
 }
 
 # --- Measurements ------------------------------------------------------------
-# run_wrk THREADS CONNECTIONS PATH [VAR=VALUE …]: wrk's report line.
+# run_wrk THREADS CONNECTIONS PATH [VAR=VALUE …]: wrk's report line, with
+# wrk_cpu_us= (wrk's own CPU time, user + system, in microseconds) at its
+# end. Run it in a subshell of its own (`$(run_wrk …)` or `run_wrk … &`):
+# the CPU time is that subshell's children's, which start at zero with it.
 run_wrk() {
-    local threads="$1" connections="$2" path="$3"
+    local threads="$1" connections="$2" path="$3" out times_file
     shift 3
-    env "$@" wrk -t "$threads" -c "$connections" -d "${DURATION}s" --timeout 10s \
-        -s "$LUA" "$BASE$path" | grep '^requests='
+    out="$(env "$@" wrk -t "$threads" -c "$connections" -d "${DURATION}s" --timeout 10s \
+        -s "$LUA" "$BASE$path")"
+    # `times` is a builtin: redirected, it runs in this shell, whose
+    # children's line (the second) is wrk's rusage. Its fields read 1m2.345s.
+    times_file="$WORK/times.$BASHPID"
+    times >"$times_file"
+    printf '%s wrk_cpu_us=%s\n' "$(grep '^requests=' <<<"$out")" \
+        "$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, ms, /[ms]/); t += ms[1] * 60 + ms[2] }; printf "%.0f", t * 1e6 }' "$times_file")"
+    rm -f "$times_file"
 }
+
+# wrk_us_of REPORT: wrk's CPU time in microseconds from run_wrk's line.
+wrk_us_of() { sed -n 's/.* wrk_cpu_us=\([0-9]*\).*/\1/p' <<<"$1"; }
 
 # measure NAME THREADS CONNECTIONS PATH [VAR=VALUE …]: one line for NAME.
 measure() {
@@ -296,21 +391,26 @@ measure() {
     report="$(run_wrk "$@")"
     after="$(cpu_ticks)"
     db_after="$(db_ticks)"
-    emit "$name" "$report" $((after - before)) $((db_after - db_before)) "$(requests_of "$report")" ""
+    emit "$name" "$report" $((after - before)) $((db_after - db_before)) "$(requests_of "$report")" "" "$(wrk_us_of "$report")"
 }
 
 requests_of() { sed -n 's/^requests=\([0-9]*\).*/\1/p' <<<"$1"; }
 
-# emit NAME REPORT CPU_TICKS DB_TICKS CPU_REQUESTS EXTRA: prints the line and
-# keeps it; CPU times are divided by CPU_REQUESTS.
+# emit NAME REPORT CPU_TICKS DB_TICKS CPU_REQUESTS EXTRA WRK_US: prints the
+# line and keeps it; CPU times (and WRK_US, the load generators' CPU time in
+# microseconds) are divided by CPU_REQUESTS.
 emit() {
-    local name="$1" report="$2" ticks="$3" db="$4" cpu_requests="$5" extra="$6"
+    local name="$1" report="$2" ticks="$3" db="$4" cpu_requests="$5" extra="$6" wrk_us="$7"
     per_request() {
         awk -v t="$1" -v hz="$TICKS_PER_SECOND" -v n="$cpu_requests" \
             'BEGIN { printf "%.1f", (n > 0) ? t / hz * 1e6 / n : 0 }'
     }
     local line
-    line="$name ${report#requests=* } cpu_us_per_req=$(per_request "$ticks") requests=$(requests_of "$report") db=$DB_KIND"
+    local shown="${report#requests=* }"
+    shown="${shown% wrk_cpu_us=*}"
+    line="$name $shown cpu_us_per_req=$(per_request "$ticks")"
+    line="$line wrk_cpu_us_per_req=$(awk -v u="$wrk_us" -v n="$cpu_requests" 'BEGIN { printf "%.1f", (n > 0) ? u / n : 0 }')"
+    line="$line requests=$(requests_of "$report") db=$DB_KIND"
     if [ "$DB_KIND" = postgres ] && [ "$PG_LOCAL" = 1 ]; then
         line="$line db_cpu_us_per_req=$(per_request "$db")"
     fi
@@ -409,8 +509,9 @@ run_pass() { # DB_KIND DATABASE_URL_FOR_A DATABASE_URL_FOR_B
     flood_report="$(cat "$WORK/flood")"
     local both=$(($(requests_of "$me_report") + $(requests_of "$flood_report")))
     # The window's CPU serves both loads: it is divided by the requests of both.
-    emit me_during_login_flood "$me_report" $((after - before)) $((db_after - db_before)) "$both" " cpu_over=me+login"
-    emit login_flood_during_me "$flood_report" $((after - before)) $((db_after - db_before)) "$both" " cpu_over=me+login"
+    local wrk_both=$(($(wrk_us_of "$me_report") + $(wrk_us_of "$flood_report")))
+    emit me_during_login_flood "$me_report" $((after - before)) $((db_after - db_before)) "$both" " cpu_over=me+login" "$wrk_both"
+    emit login_flood_during_me "$flood_report" $((after - before)) $((db_after - db_before)) "$both" " cpu_over=me+login" "$wrk_both"
     stop_server
 
     # Server B: EdDSA keys.
@@ -423,6 +524,16 @@ run_pass() { # DB_KIND DATABASE_URL_FOR_A DATABASE_URL_FOR_B
     measure_client_credentials client_credentials_eddsa "$admin"
     stop_server
 
+    # The access log's cost: /healthz on a server with the logs as shipped,
+    # then on one with the access line turned off, one right after the other.
+    start_server "$DB_KIND-log-on" "$db_b" "$keys_ed" SIGIL_SIGNING_ALG=EdDSA
+    measure healthz_access_log_on 2 16 /healthz
+    stop_server
+    start_server "$DB_KIND-log-off" "$db_b" "$keys_ed" SIGIL_SIGNING_ALG=EdDSA \
+        RUST_LOG=info,sigil::access=off
+    measure healthz_access_log_off 2 16 /healthz
+    stop_server
+
     # Server A again at the FastAPI peer's argon2 parameters; the first login
     # upgrades the stored hash to them.
     start_server "$DB_KIND-a" "$db_a" "$keys_rs" SIGIL_SIGNING_ALG=RS256 \
@@ -433,6 +544,7 @@ run_pass() { # DB_KIND DATABASE_URL_FOR_A DATABASE_URL_FOR_B
     stop_server
 
     report_ratios
+    report_capacity
 }
 
 # measure_client_credentials NAME ADMIN_EMAIL: grant_type=client_credentials
@@ -479,6 +591,20 @@ report_ratios() {
         "$(value login_m65536_t3_p4 rps) / $(value limit_login_m65536_t3_p4 rps)"
     ratio login_m19456_t2_p1_over_argon2_limit '>=0.85' \
         "$(value login_m19456_t2_p1 rps) / $(value limit_login_m19456_t2_p1 rps)"
+    # Why the login ratios are what they are (no target; see --help): argon2
+    # on both cores at once, and what a login costs beside argon2.
+    local params login_cpu
+    for params in m19456_t2_p1 m65536_t3_p4; do
+        limit "login_${params}_concurrent_argon2" "$(value "crypto_argon2id_verify_${params}_concurrent" ops_per_s)" \
+            "argon2_per_s_on_every_core_at_once"
+        ratio "argon2_${params}_concurrent_cpu_scaling" none \
+            "$(value "crypto_argon2id_verify_${params}_concurrent" cpu_scaling)"
+        login_cpu="($(value "login_$params" cpu_us_per_req) + $(value "login_$params" db_cpu_us_per_req) + $(value "login_$params" wrk_cpu_us_per_req))"
+        ratio "login_${params}_argon2_cpu_share" none \
+            "$(value "crypto_argon2id_verify_${params}_concurrent" cpu_us_per_op) / $login_cpu"
+        ratio "login_${params}_cpu_bound_ceiling" none \
+            "$(value "crypto_argon2id_verify_$params" us_per_op) / $login_cpu"
+    done
     ratio me_during_login_flood_over_me '>=0.7' "$(value me_during_login_flood rps) / $me_rs"
     ratio me_during_login_flood_p99_ms '<=10' "$(value me_during_login_flood p99_ms)"
 
@@ -491,6 +617,9 @@ report_ratios() {
         ratio refresh_rs256_cpu_with_postgres_over_fastest_rs256_sign '<=1.25' \
             "($(value refresh_rs256 cpu_us_per_req) + $(value refresh_rs256 db_cpu_us_per_req)) / $(fastest_us rs256_sign)"
     fi
+    local log_on
+    log_on="$(value healthz_access_log_on cpu_us_per_req)"
+    ratio access_log_cpu_share '<=0.10' "($log_on - $(value healthz_access_log_off cpu_us_per_req)) / $log_on"
     ratio login_m65536_rps_over_fastapi_8 '>=1' "$(value login_m65536_t3_p4 rps) / 8"
     ratio client_credentials_eddsa_rps_over_healthz_rps '>=0.25' \
         "$(value client_credentials_eddsa rps) / $healthz"
@@ -500,13 +629,182 @@ report_ratios() {
         "$(value client_credentials_rs256 cpu_us_per_req) / $(fastest_us rs256_sign)"
 }
 
+# --- Capacity ----------------------------------------------------------------
+# capacity_line NAME SIGIL_US POSTGRES_US WRK_US EXTRA: one `capacity` line
+# from CPU microseconds per request (POSTGRES_US only counts on a local
+# PostgreSQL; on SQLite the database is inside sigil's figure).
+capacity_line() {
+    local line
+    line="$(awk -v name="$1" -v s="$2" -v pg="$3" -v w="$4" -v cores="$(nproc)" \
+        -v db="$DB_KIND" -v show_pg="$([ "$DB_KIND" = postgres ] && [ "$PG_LOCAL" = 1 ] && echo 1 || echo 0)" 'BEGIN {
+        printf "capacity %s db=%s sigil_cpu_us=%.1f", name, db, s
+        if (show_pg) printf " postgres_cpu_us=%.1f", pg; else pg = 0
+        printf " wrk_cpu_us=%.1f per_sigil_core_rps=%.0f", w, (s > 0) ? 1e6 / s : 0
+        if (show_pg) {
+            if (pg >= 0.05) printf " per_postgres_core_rps=%.0f sigil_cores_per_postgres_core=%.2f", 1e6 / pg, s / pg
+            else printf " per_postgres_core_rps=unbounded sigil_cores_per_postgres_core=unbounded"
+        }
+        printf " predicted_rps_here=%.0f", (s + pg + w > 0) ? cores * 1e6 / (s + pg + w) : 0
+    }')"
+    line="$line$5"
+    echo "$line"
+    echo "$line" >>"$WORK/results"
+}
+
+# report_capacity: CPU per operation of this pass, requests per core, and
+# the PostgreSQL cores a mix needs (see --help).
+report_capacity() {
+    local op
+    for op in healthz jwks me_rs256 me_eddsa refresh_rs256 refresh_eddsa login_m19456_t2_p1 \
+        login_m65536_t3_p4 client_credentials_rs256 client_credentials_eddsa; do
+        capacity_line "$op" "$(value "$op" cpu_us_per_req)" "$(value "$op" db_cpu_us_per_req)" \
+            "$(value "$op" wrk_cpu_us_per_req)" " measured_rps=$(value "$op" rps)"
+    done
+    # The mix: CPU per request weighted by the operations' weights.
+    local sigil=0 pg=0 wrk=0 total=0 item weight items
+    IFS=, read -ra items <<<"$MIX"
+    for item in "${items[@]}"; do
+        op="${item%%:*}"
+        weight="${item##*:}"
+        if [ "$(value "$op" requests)" = 0 ]; then
+            echo "# --mix: no measurement $op on $DB_KIND; left out of the mix"
+            continue
+        fi
+        sigil="$(awk -v a="$sigil" -v w="$weight" -v v="$(value "$op" cpu_us_per_req)" 'BEGIN { print a + w * v }')"
+        pg="$(awk -v a="$pg" -v w="$weight" -v v="$(value "$op" db_cpu_us_per_req)" 'BEGIN { print a + w * v }')"
+        wrk="$(awk -v a="$wrk" -v w="$weight" -v v="$(value "$op" wrk_cpu_us_per_req)" 'BEGIN { print a + w * v }')"
+        total=$((total + weight))
+    done
+    [ "$total" -gt 0 ] || return 0
+    local per
+    per() { awk -v a="$1" -v n="$total" 'BEGIN { printf "%.2f", a / n }'; }
+    local extra=""
+    if [ "$DB_KIND" = postgres ] && [ "$PG_LOCAL" = 1 ]; then
+        extra="$(awk -v s="$sigil" -v pg="$pg" -v cores="$(nproc)" 'BEGIN {
+            if (pg > 0) printf " instances_per_postgres_core=%.2f instance_cores=%d", s / pg / cores, cores
+            else printf " instances_per_postgres_core=unbounded instance_cores=%d", cores }')"
+    fi
+    capacity_line "mix=$MIX" "$(per "$sigil")" "$(per "$pg")" "$(per "$wrk")" "$extra"
+}
+
+# --- Two instances on one PostgreSQL ------------------------------------------
+# wrk_op OP BASE_URL TOKENS: run_wrk for OP (me_rs256 with TWO_ACCESS, or
+# refresh_rs256 from the token chains in the file TOKENS) against BASE_URL,
+# with half the connections of the single-instance measurement.
+wrk_op() {
+    local BASE="$2"
+    case "$1" in
+    me_rs256) run_wrk 1 8 /me BENCH_BEARER="$TWO_ACCESS" ;;
+    refresh_rs256) run_wrk 8 8 / BENCH_MODE=refresh BENCH_TOKENS="$3" ;;
+    *) echo "bench.sh: wrk_op knows no $1" >&2; exit 1 ;;
+    esac
+}
+
+# pair_check NAME OP_A OP_B: OP_A against the first instance and OP_B
+# against the second, at once, compared with the prediction from this pass's
+# single-instance figures.
+pair_check() {
+    local name="$1" op_a="$2" op_b="$3" side
+    for side in a b; do
+        local op_var="op_$side" base_var="base_$side"
+        if [ "${!op_var}" = refresh_rs256 ]; then
+            BASE="${!base_var}" refresh_tokens "$TWO_USER" 8 >"$WORK/two-tokens-$side"
+        fi
+    done
+    local a0 b0 db0 busy0 t0 a1 b1 db1 busy1 t1 job_a job_b
+    a0="$(cpu_ticks "$pid_a")"
+    b0="$(cpu_ticks "$pid_b")"
+    db0="$(db_ticks)"
+    busy0="$(machine_busy_ticks)"
+    t0="$(date +%s.%N)"
+    wrk_op "$op_a" "$base_a" "$WORK/two-tokens-a" >"$WORK/two-a" &
+    job_a=$!
+    wrk_op "$op_b" "$base_b" "$WORK/two-tokens-b" >"$WORK/two-b" &
+    job_b=$!
+    wait "$job_a"
+    wait "$job_b"
+    t1="$(date +%s.%N)"
+    a1="$(cpu_ticks "$pid_a")"
+    b1="$(cpu_ticks "$pid_b")"
+    db1="$(db_ticks)"
+    busy1="$(machine_busy_ticks)"
+    local ra rb line
+    ra="$(cat "$WORK/two-a")"
+    rb="$(cat "$WORK/two-b")"
+    # Cost per request of each operation in the single-instance measurements.
+    cost() { awk -v s="$(value "$1" cpu_us_per_req)" -v d="$(value "$1" db_cpu_us_per_req)" \
+        -v w="$(value "$1" wrk_cpu_us_per_req)" 'BEGIN { print s + d + w }'; }
+    line="$(awk -v name="$name" -v op_a="$op_a" -v op_b="$op_b" -v cores="$(nproc)" -v hz="$TICKS_PER_SECOND" \
+        -v na="$(requests_of "$ra")" -v nb="$(requests_of "$rb")" \
+        -v rps_a="$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$ra")" \
+        -v rps_b="$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$rb")" \
+        -v err_a="$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$ra")" \
+        -v err_b="$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$rb")" \
+        -v ca="$(cost "$op_a")" -v cb="$(cost "$op_b")" \
+        -v sigil=$((a1 - a0 + b1 - b0)) -v db=$((db1 - db0)) -v busy=$((busy1 - busy0)) \
+        -v wrk_us=$(($(wrk_us_of "$ra") + $(wrk_us_of "$rb"))) -v seconds="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" '
+        BEGIN {
+            n = na + nb
+            mean = (n > 0) ? (na * ca + nb * cb) / n : 0
+            predicted = (mean > 0) ? cores * 1e6 / mean : 0
+            measured = rps_a + rps_b
+            ours = sigil + db + wrk_us / 1e6 * hz
+            others = busy - ours; if (others < 0) others = 0
+            others_cores = others / hz / seconds; if (others_cores > cores) others_cores = cores
+            free = (mean > 0) ? (cores - others_cores) * 1e6 / mean : 0
+            printf "capacity_check %s a=%s b=%s db=postgres predicted=%.0f measured=%.0f ratio=%.3f", name, op_a, op_b, predicted, measured, (predicted > 0) ? measured / predicted : 0
+            printf " predicted_free_cpu=%.0f ratio_free=%.3f others_cores=%.2f", free, (free > 0) ? measured / free : 0, others_cores
+            printf " rps_a=%.1f rps_b=%.1f errors=%d", rps_a, rps_b, err_a + err_b
+            printf " cpu_us_per_req_predicted=%.1f cpu_us_per_req_measured=%.1f", mean, (n > 0) ? (sigil + db) / hz * 1e6 / n + wrk_us / n : 0
+            printf " sigil_cpu_us_per_req=%.1f postgres_cpu_us_per_req=%.1f wrk_cpu_us_per_req=%.1f\n", (n > 0) ? sigil / hz * 1e6 / n : 0, (n > 0) ? db / hz * 1e6 / n : 0, (n > 0) ? wrk_us / n : 0
+        }')"
+    echo "$line"
+    echo "$line" >>"$WORK/results"
+    if ! grep -q ' errors=0 ' <<<"$line"; then
+        echo "# capacity_check $name: some requests failed, so its figures say nothing (see errors=)"
+    fi
+    ratio "two_instances_${name}_over_prediction" '>=0.8' "$(sed -n 's/.* ratio=\([0-9.]*\).*/\1/p' <<<"$line")"
+}
+
+# two_instances DATABASE_URL: two RS256 instances on one database.
+two_instances() {
+    local keys="$WORK/$DB_KIND-keys-rs256"
+    echo "# two instances: two sigil serve on one PostgreSQL database, RS256 keys of server A; wrk: /me -t1 -c8 and refresh -t8 -c8 per instance (half of the single-instance connections each); predicted = nproc x 1e6 / (sigil + postgres + wrk CPU per request of this pass's single-instance lines, weighted by the measured mix)"
+    local pid_a base_a pid_b base_b
+    # One issuer for both (by default each names its own address), so that
+    # a token from one is accepted by the other, as behind a load balancer.
+    local shared=(SIGIL_SIGNING_ALG=RS256 SIGIL_ISSUER=http://sigil-bench.example)
+    start_server "$DB_KIND-one" "$1" "$keys" "${shared[@]}"
+    pid_a="$SERVER_PID"
+    base_a="$BASE"
+    EXTRA_PIDS+=("$pid_a")
+    SERVER_PID=""
+    start_server "$DB_KIND-two" "$1" "$keys" "${shared[@]}"
+    pid_b="$SERVER_PID"
+    base_b="$BASE"
+    EXTRA_PIDS+=("$pid_b")
+    SERVER_PID=""
+    BASE="$base_a"
+    TWO_USER="two-$DB_KIND@example.com"
+    TWO_ACCESS="$(register "$TWO_USER" | json_field access_token)"
+    pair_check me_me me_rs256 me_rs256
+    pair_check refresh_refresh refresh_rs256 refresh_rs256
+    pair_check me_refresh me_rs256 refresh_rs256
+    local pid
+    for pid in "$pid_a" "$pid_b"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    EXTRA_PIDS=()
+}
+
 # --- Run ---------------------------------------------------------------------
 : >"$WORK/results"
 echo "# sigil bench $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), load average $(cut -d' ' -f1-3 /proc/loadavg), ${DURATION}s per measurement"
 echo "# wrk: -t2 -c16 for GETs (enough to keep both cores busy); refresh: 16 connections, one thread each, each following its own refresh-token chain; login: -t2 -c4"
 echo "# logins: one registered user with its correct password, from one address; every attempt counts against the throttles until its password is checked, so more simultaneous logins than SIGIL_LOGIN_FREE_ATTEMPTS would be refused: the bench sets it, SIGIL_ADDRESS_FREE_LOGIN_FAILURES and SIGIL_ADDRESS_FREE_REGISTRATIONS high (it measures capacity, not the throttles)"
 echo "# hashing: SIGIL_HASH_CONCURRENCY and SIGIL_HASH_QUEUE at their defaults ($(nproc) and 64); the flood uses 64 connections, so the queue is full and no login is refused"
-echo "# logs: RUST_LOG unset (info), text format, to a file; one line per request as shipped"
+echo "# logs: RUST_LOG unset (info), text format, to a file; one line per request as shipped (healthz_access_log_off: RUST_LOG=info,sigil::access=off)"
 echo "# client_credentials: -t2 -c16, grant_type=client_credentials with client_secret_basic (a client made through POST /admin/clients with scope $CLIENT_SCOPE), no scope parameter, no refresh token; target: EdDSA rps >= 0.25 x healthz rps"
 
 # In the work folder with a clean environment, so that no .env or SIGIL_*
@@ -544,4 +842,7 @@ if [ -n "$PG_URL" ]; then
     *@127.0.0.1[:/]* | *@localhost[:/]* | *@\[::1\][:/]*) PG_LOCAL=1 ;;
     esac
     run_pass postgres "$pg_db_url" "$pg_db_url"
+    if [ "$TWO_INSTANCES" = 1 ]; then
+        two_instances "$pg_db_url"
+    fi
 fi
