@@ -118,9 +118,12 @@ pub(super) async fn is_known_source(
     .map_err(classify)
 }
 
-/// See [`Store::remember_login_source`](crate::store::Store::remember_login_source):
-/// one transaction; the account's row in `users` is locked first, so two
-/// logins of one account at once trim one after the other.
+/// See [`Store::remember_login_source`](crate::store::Store::remember_login_source).
+///
+/// A source the account already has (most logins) takes one statement,
+/// [`touch_known_source`]. A new one takes a transaction that locks the
+/// account's row in `users` first, so that two new sources of one account
+/// at once trim one after the other.
 pub(super) async fn remember_source(
     pool: &PgPool,
     user_id: Uuid,
@@ -129,6 +132,9 @@ pub(super) async fn remember_source(
     forget_before: DateTime<Utc>,
     keep: u32,
 ) -> Result<(), StoreError> {
+    if touch_known_source(pool, user_id, source, now, forget_before, keep).await? {
+        return Ok(());
+    }
     let mut tx = pool.begin().await.map_err(classify)?;
     sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
         .bind(user_id)
@@ -158,6 +164,50 @@ pub(super) async fn remember_source(
     .await
     .map_err(classify)?;
     tx.commit().await.map_err(classify)
+}
+
+/// When the account already has `source`: moves its last login up to `now`
+/// and forgets, as the transaction of [`remember_source`] would, the
+/// account's other sources last used before `forget_before` and all but the
+/// `keep` most recently used (ranked with `source` at its new time), in one
+/// statement; `true`. `false`, changing nothing, when the account does not
+/// have `source` (or is gone).
+///
+/// The statement adds no row, so no count can grow past `keep` through it.
+/// It does not lock the account's row: a new source's transaction running
+/// at the same moment may rank `source` by its old time and forget it, so
+/// the next login from there is charged as from an unknown source (the
+/// stricter side); a source it keeps is never dropped for a new one.
+async fn touch_known_source(
+    pool: &PgPool,
+    user_id: Uuid,
+    source: &str,
+    now: DateTime<Utc>,
+    forget_before: DateTime<Utc>,
+    keep: u32,
+) -> Result<bool, StoreError> {
+    // Data-modifying CTEs all see the rows as they were before the
+    // statement: `forgotten` ranks by the new time through the CASE, and
+    // never deletes the row `touched` updates.
+    let touched: i64 = sqlx::query_scalar(
+        "WITH touched AS (UPDATE login_sources SET last_login_at = GREATEST(last_login_at, $3) \
+         WHERE user_id = $1 AND source = $2 RETURNING 1), \
+         forgotten AS (DELETE FROM login_sources WHERE user_id = $1 AND source <> $2 \
+         AND EXISTS (SELECT 1 FROM touched) AND (last_login_at < $4 OR source NOT IN \
+         (SELECT source FROM login_sources WHERE user_id = $1 \
+          ORDER BY CASE WHEN source = $2 THEN GREATEST(last_login_at, $3) ELSE last_login_at END DESC, \
+          source LIMIT $5))) \
+         SELECT count(*) FROM touched",
+    )
+    .bind(user_id)
+    .bind(source)
+    .bind(now)
+    .bind(forget_before)
+    .bind(i64::from(keep))
+    .fetch_one(pool)
+    .await
+    .map_err(classify)?;
+    Ok(touched > 0)
 }
 
 /// See [`Store::record_throttle_event`](crate::store::Store::record_throttle_event);

@@ -392,6 +392,60 @@ async fn a_source_is_known_after_a_login_from_it_for_a_time_and_a_number(store: 
     assert!(!known("198.51.100.1", long_ago).await, "older than the cut");
 }
 
+async fn a_login_from_a_known_source_keeps_it_and_forgets_the_least_recent_others(
+    store: SharedStore,
+) {
+    let user = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    let t0 = now();
+    let long_ago = t0 - TimeDelta::days(90);
+    // Three sources, the first the least recently used.
+    for (i, source) in ["192.0.2.7", "198.51.100.1", "203.0.113.5"]
+        .into_iter()
+        .enumerate()
+    {
+        let at = t0 + TimeDelta::seconds(i as i64);
+        store
+            .remember_login_source(user.id, source, at, long_ago, 3)
+            .await
+            .unwrap();
+    }
+
+    // A login from the oldest of them, now keeping two: it ranks by its
+    // new time, so the one now least recently used goes.
+    store
+        .remember_login_source(
+            user.id,
+            "192.0.2.7",
+            t0 + TimeDelta::seconds(3),
+            long_ago,
+            2,
+        )
+        .await
+        .unwrap();
+
+    let known = |source: &'static str| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .is_known_login_source("ada@example.com", source, long_ago)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(known("192.0.2.7").await, "the source of this login stays");
+    assert!(known("203.0.113.5").await);
+    assert!(!known("198.51.100.1").await, "kept 2 only");
+    let later = t0 + TimeDelta::seconds(3);
+    let since_this_login = store
+        .is_known_login_source("ada@example.com", "192.0.2.7", later)
+        .await
+        .unwrap();
+    assert!(since_this_login, "its last login moved up");
+}
+
 on_every_backend!(
     failures_are_counted_per_key,
     a_failure_after_a_quiet_window_starts_the_count_again,
@@ -403,4 +457,5 @@ on_every_backend!(
     of_forty_concurrent_attempts_only_the_free_ones_are_taken,
     a_released_attempt_no_longer_counts_and_lifts_the_lock_it_started,
     a_source_is_known_after_a_login_from_it_for_a_time_and_a_number,
+    a_login_from_a_known_source_keeps_it_and_forgets_the_least_recent_others,
 );
