@@ -15,6 +15,20 @@
 //! Output: one line per measurement, for scripts:
 //! `crypto_NAME impl=LIBRARY path=sigil|alternative ops_per_s=… us_per_op=…
 //! mean_us_per_op=…` (the first two from the best round).
+//!
+//! argon2id is measured twice: on one thread, and on `--threads` threads at
+//! once (default: every CPU), each with its own memory, as the server's
+//! hashing threads run under a login flood. The second line,
+//! `crypto_argon2id_verify_…_concurrent … threads=N ops_per_s=… us_per_op=…
+//! scaling=… cpu_us_per_op=… cpu_scaling=…`, gives the sum of the threads'
+//! rates, the time one verification takes on each thread, and that sum over
+//! N × the single-thread rate: 1.0 when the cores do not slow each other
+//! down (through shared caches, memory bandwidth or a host that runs two
+//! virtual CPUs on one physical core) and nothing else takes them. The argon2
+//! lines also give `cpu_us_per_op`, the threads' own CPU time per
+//! verification (Linux: `/proc/thread-self/schedstat`), which other
+//! processes taking turns on the cores do not change; `cpu_scaling` is the
+//! single thread's over the concurrent threads' (1.0: no interference).
 
 use std::hint::black_box;
 use std::io::{self, Write};
@@ -50,6 +64,9 @@ struct Flags {
     /// argon2id lanes.
     #[arg(long, env = "SIGIL_ARGON2_PARALLELISM", default_value_t = Argon2Cost::default().parallelism)]
     argon2_parallelism: u32,
+    /// Threads of the concurrent argon2id measurement (default: the CPUs).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Passed by `cargo bench`; without it (`cargo test`) this is a quick
     /// self-check instead of a measurement.
     #[arg(long, hide = true)]
@@ -100,7 +117,104 @@ fn run(flags: &Flags, out: &mut dyn Write) -> Result<(), String> {
     let rate = measure(budget, || {
         assert!(password::verify_now(&mut memory, &secret, &parsed))
     });
-    line(out, &name, "argon2 (RustCrypto)", "sigil", rate)
+    let cpu = |rate: &Rate| {
+        rate.cpu_us_per_op
+            .map_or_else(String::new, |us| format!("cpu_us_per_op={us:.2}"))
+    };
+    line_with(
+        out,
+        &name,
+        "argon2 (RustCrypto)",
+        "sigil",
+        rate,
+        &cpu(&rate),
+    )?;
+    let threads = flags
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .clamp(1, 256);
+    let (secret, parsed) = (&secret, &parsed);
+    let together = measure_concurrent(budget, threads, || {
+        let mut memory = password::Argon2Memory::default();
+        move || assert!(password::verify_now(&mut memory, secret, parsed))
+    });
+    let name = format!("{name}_concurrent");
+    let scaling = together.ops_per_s / (threads as f64 * rate.ops_per_s);
+    let mut extra = format!("threads={threads} scaling={scaling:.3}");
+    if let (Some(alone), Some(shared)) = (rate.cpu_us_per_op, together.cpu_us_per_op) {
+        extra = format!(
+            "{extra} {} cpu_scaling={:.3}",
+            cpu(&together),
+            alone / shared
+        );
+    }
+    line_with(out, &name, "argon2 (RustCrypto)", "sigil", together, &extra)
+}
+
+/// [`measure`] with `threads` threads running at once, each its own
+/// operation from `make` (so each keeps its own state, e.g. argon2 memory):
+/// in each round every thread runs for a tenth of the budget, and the
+/// round's rate is the sum of the threads' rates. Returns the best round's
+/// sum as `ops_per_s`, and as `us_per_op` the time one operation took on a
+/// thread in that round (threads / sum); `mean_us_per_op` likewise over all
+/// rounds.
+fn measure_concurrent<F: FnMut() + Send>(
+    budget: Duration,
+    threads: usize,
+    make: impl Fn() -> F,
+) -> Rate {
+    let mut ops: Vec<F> = (0..threads).map(|_| make()).collect();
+    let round = budget / 10;
+    let started = Instant::now();
+    let mut best = 0f64;
+    let mut best_cpu = None;
+    let mut rounds = 0u32;
+    let mut sum_of_rates = 0f64;
+    while started.elapsed() < budget || rounds < 3 {
+        let results: Vec<(f64, Option<u64>, u64)> = std::thread::scope(|scope| {
+            let running: Vec<_> = ops
+                .iter_mut()
+                .map(|op| {
+                    scope.spawn(move || {
+                        // One warm-up call, outside the timing (first touch of the memory).
+                        if rounds == 0 {
+                            op();
+                        }
+                        let round_start = Instant::now();
+                        let cpu_start = thread_cpu_ns();
+                        let mut count = 0u64;
+                        while round_start.elapsed() < round || count == 0 {
+                            op();
+                            count += 1;
+                        }
+                        let rate = count as f64 / round_start.elapsed().as_secs_f64();
+                        let cpu = thread_cpu_ns()
+                            .zip(cpu_start)
+                            .map(|(end, start)| end - start);
+                        (rate, cpu, count)
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|t| t.join().expect("a measuring thread panicked"))
+                .collect()
+        });
+        let rate: f64 = results.iter().map(|r| r.0).sum();
+        let cpu: Option<u64> = results.iter().map(|r| r.1).sum();
+        let count: u64 = results.iter().map(|r| r.2).sum();
+        best_cpu = least_cpu(best_cpu, cpu, count);
+        best = best.max(rate);
+        sum_of_rates += rate;
+        rounds += 1;
+    }
+    let mean_rate = sum_of_rates / f64::from(rounds);
+    Rate {
+        ops_per_s: best,
+        us_per_op: threads as f64 / best * 1e6,
+        mean_us_per_op: threads as f64 / mean_rate * 1e6,
+        cpu_us_per_op: best_cpu,
+    }
 }
 
 /// Sign and verify with a fresh key of `alg`: the raw operation through
@@ -226,6 +340,28 @@ struct Rate {
     ops_per_s: f64,
     us_per_op: f64,
     mean_us_per_op: f64,
+    /// CPU time of the measuring thread(s) per operation, in the round with
+    /// the least (where the kernel tells: `/proc/thread-self/schedstat`).
+    /// Other processes taking turns on the cores do not change it; caches
+    /// and memory bandwidth shared with the other threads do.
+    cpu_us_per_op: Option<f64>,
+}
+
+/// CPU time of the calling thread so far, in nanoseconds (Linux's
+/// `/proc/thread-self/schedstat`, first field), or `None` elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The smaller of `best` and `cpu_ns / count` in microseconds, where known.
+fn least_cpu(best: Option<f64>, cpu_ns: Option<u64>, count: u64) -> Option<f64> {
+    let this = cpu_ns? as f64 / 1e3 / count as f64;
+    Some(best.map_or(this, |b| b.min(this)))
 }
 
 /// Runs `op` for about `budget` (at least three times, after one warm-up
@@ -237,9 +373,11 @@ fn measure(budget: Duration, mut op: impl FnMut()) -> Rate {
     let round = budget / 10;
     let started = Instant::now();
     let mut best = f64::INFINITY;
+    let mut best_cpu = None;
     let mut total = 0u64;
     while started.elapsed() < budget || total < 3 {
         let round_start = Instant::now();
+        let cpu_start = thread_cpu_ns();
         let mut count = 0u64;
         while round_start.elapsed() < round || count == 0 {
             op();
@@ -247,11 +385,16 @@ fn measure(budget: Duration, mut op: impl FnMut()) -> Rate {
         }
         total += count;
         best = best.min(round_start.elapsed().as_secs_f64() / count as f64);
+        let cpu = thread_cpu_ns()
+            .zip(cpu_start)
+            .map(|(end, start)| end - start);
+        best_cpu = least_cpu(best_cpu, cpu, count);
     }
     Rate {
         ops_per_s: 1.0 / best,
         us_per_op: best * 1e6,
         mean_us_per_op: started.elapsed().as_secs_f64() * 1e6 / total as f64,
+        cpu_us_per_op: best_cpu,
     }
 }
 
@@ -262,9 +405,26 @@ fn line(
     path: &str,
     rate: Rate,
 ) -> Result<(), String> {
+    line_with(out, name, library, path, rate, "")
+}
+
+/// [`line`] with `extra` (`key=value …`) after the library and path.
+fn line_with(
+    out: &mut dyn Write,
+    name: &str,
+    library: &str,
+    path: &str,
+    rate: Rate,
+    extra: &str,
+) -> Result<(), String> {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" {extra}")
+    };
     writeln!(
         out,
-        "crypto_{name} impl={} path={path} ops_per_s={:.0} us_per_op={:.2} mean_us_per_op={:.2}",
+        "crypto_{name} impl={} path={path}{extra} ops_per_s={:.0} us_per_op={:.2} mean_us_per_op={:.2}",
         library.replace(' ', "_"),
         rate.ops_per_s,
         rate.us_per_op,
@@ -287,6 +447,8 @@ fn self_check() -> Result<(), String> {
         "1",
         "--argon2-parallelism",
         "1",
+        "--threads",
+        "2",
     ]);
     let mut out = Vec::new();
     run(&flags, &mut out)?;
@@ -320,6 +482,7 @@ fn self_check() -> Result<(), String> {
         "crypto_eddsa_access_token_issue",
         "crypto_eddsa_access_token_verify",
         "crypto_argon2id_verify_m64_t1_p1",
+        "crypto_argon2id_verify_m64_t1_p1_concurrent",
     ];
     if sigil != expected {
         return Err(format!(
