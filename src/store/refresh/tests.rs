@@ -270,8 +270,14 @@ fn the_one_step_condition_is_exactly_the_rotate_row_of_the_policy() {
                                 expires_at,
                                 ..fresh_token(now)
                             };
+                            // The row as the module docs' table states it.
+                            let the_row = !family_revoked
+                                && !owner_disabled
+                                && used_at.is_none()
+                                && expires_at > now;
                             let rotates = verdict(&token, now, interval) == Verdict::Rotate;
-                            assert_eq!(is_rotation(&token, now), rotates, "{token:?} {interval:?}");
+                            assert_eq!(rotates, the_row, "{token:?} {interval:?}");
+                            assert_eq!(is_rotation(&token, now), the_row, "{token:?}");
                             rotations += usize::from(rotates);
                         }
                     }
