@@ -13,7 +13,9 @@
 //! creates the same tables on either backend, each in its native types. The
 //! one exception is 8, the key set of the database key store, which exists on
 //! PostgreSQL only: SQLite's 8 changes nothing; and 9, the notifications of
-//! changed users, which SQLite does without (its 9 changes nothing either).
+//! changed users, which SQLite does without (its 9 changes nothing either);
+//! and 10, the one-statement refresh of PostgreSQL (SQLite's 10 changes
+//! nothing).
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -71,6 +73,11 @@ pub(crate) const SQLITE: EmbeddedMigrations = EmbeddedMigrations(&[
         description: "user changes",
         sql: include_str!("migrations/sqlite/0009_user_changes.sql"),
     },
+    EmbeddedMigration {
+        version: 10,
+        description: "refresh in one round trip",
+        sql: include_str!("migrations/sqlite/0010_refresh_in_one_round_trip.sql"),
+    },
 ]);
 
 /// The PostgreSQL schema, oldest first.
@@ -119,6 +126,11 @@ pub(crate) const POSTGRES: EmbeddedMigrations = EmbeddedMigrations(&[
         version: 9,
         description: "user changes",
         sql: include_str!("migrations/postgres/0009_user_changes.sql"),
+    },
+    EmbeddedMigration {
+        version: 10,
+        description: "refresh in one round trip",
+        sql: include_str!("migrations/postgres/0010_refresh_in_one_round_trip.sql"),
     },
 ]);
 

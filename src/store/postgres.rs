@@ -10,7 +10,8 @@
 //! native types, so values need no conversion. Several instances may share one
 //! database: uniqueness is left to unique indexes, and presenting a refresh
 //! token locks the token's row and its family's row (`SELECT … FOR UPDATE`)
-//! for the length of its one transaction.
+//! for the length of its one transaction, or of its one statement when it
+//! rotates in one round trip (`families`).
 
 use std::time::Duration;
 
@@ -69,6 +70,10 @@ macro_rules! select_user {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// How many refresh-family transactions this store began (tests tell the
+    /// one-statement rotation from the full path by it).
+    #[cfg(test)]
+    transactions: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PostgresStore {
@@ -88,7 +93,11 @@ impl PostgresStore {
     ) -> Result<PostgresStore, StoreError> {
         let pool = connect::migrated_pool(url, max_connections).await?;
         tracing::debug!("postgres store ready");
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            #[cfg(test)]
+            transactions: Default::default(),
+        })
     }
 
     /// Closes every pooled connection, waiting for running queries to end.
@@ -99,11 +108,37 @@ impl PostgresStore {
 
     /// Starts a transaction for the refresh-family policy.
     async fn begin_family(&self) -> Result<FamilyTransaction, StoreError> {
+        #[cfg(test)]
+        self.transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.pool
             .begin()
             .await
             .map(FamilyTransaction)
             .map_err(classify)
+    }
+
+    /// How many refresh-family transactions this store has begun.
+    #[cfg(test)]
+    pub(crate) fn transactions_begun(&self) -> u64 {
+        self.transactions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// What the policy decides for the token with hash `presented` at `now`,
+    /// read as the full path reads it (in a write transaction, rows locked,
+    /// then rolled back); `None` when no token has that hash.
+    #[cfg(test)]
+    pub(in crate::store) async fn policy_verdict(
+        &self,
+        presented: &[u8],
+        now: DateTime<Utc>,
+        reuse_interval: Duration,
+    ) -> Option<refresh::Verdict> {
+        use refresh::FamilyWrite as _;
+        let mut tx = FamilyTransaction(self.pool.begin().await.unwrap());
+        let token = tx.find_token(presented).await.unwrap();
+        tx.rollback().await.unwrap();
+        token.map(|token| refresh::verdict(&token, now, reuse_interval))
     }
 
     /// The underlying pool, for tests that look at the schema directly.
@@ -275,15 +310,8 @@ impl Store for PostgresStore {
             hash: token_hash,
             expires_at,
         };
-        refresh::start_family(
-            self.begin_family().await?,
-            user_id,
-            scope,
-            origin,
-            first,
-            Utc::now(),
-        )
-        .await
+        families::start_in_one_statement(&self.pool, user_id, scope, origin, first, Utc::now())
+            .await
     }
 
     async fn rotate_refresh(
@@ -293,9 +321,11 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
         reuse_interval: Duration,
     ) -> Result<RefreshOutcome, StoreError> {
-        let seen = self.refresh_token_state(token_hash).await?;
+        let step =
+            families::rotate_in_one_statement(&self.pool, token_hash, successor, now).await?;
         let begin = self.begin_family();
-        refresh::rotate(seen, begin, token_hash, successor, now, reuse_interval).await
+        refresh::rotate_after_one_step(step, begin, token_hash, successor, now, reuse_interval)
+            .await
     }
 
     async fn revoke_family_of(
@@ -303,8 +333,7 @@ impl Store for PostgresStore {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let seen = self.refresh_token_state(token_hash).await?;
-        refresh::revoke_family_of(seen, self.begin_family(), token_hash, now).await
+        families::revoke_in_one_statement(&self.pool, token_hash, now).await
     }
 
     async fn revoke_user_families(

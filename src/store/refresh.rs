@@ -42,12 +42,32 @@
 //! # Unknown tokens never reach the writer
 //!
 //! Before any of that, the backends read the presented token on a reader
-//! (no transaction, no lock; [`Store::refresh_token_state`](super::Store::refresh_token_state)),
+//! (no transaction, no lock; [`Store::refresh_token_state`](super::Store::refresh_token_state),
+//! or the first read of a backend's [`OneStep`], which writes only after it),
 //! and [`settled_by_reading`] answers what needs no write and cannot be
 //! changed by one: a token that is not stored (anyone can make up a
 //! well-formed one, and a flood of them must not queue on SQLite's one
 //! writer), a revoked family, an unused token past its expiry. Everything
 //! else is decided again, from scratch, inside the write transaction.
+//!
+//! # The common case in one step
+//!
+//! The `Rotated` row of the table above is what almost every presentation
+//! is: the token is stored, unused and unexpired, its family is not revoked
+//! and its owner is not disabled ([`is_rotation`], which is exactly the
+//! condition under which [`verdict`] answers [`Verdict::Rotate`]). A backend
+//! whose every statement is a round trip to a server (PostgreSQL) may take
+//! that case in one step of its own ([`OneStep`]): one atomic write that
+//! holds the token's and the family's rows as the write transaction would,
+//! checks [`is_rotation`] on them as held, and then writes what the
+//! `Rotate` arm of [`rotate`] writes (use up, successor, family's last use,
+//! sealed copy, spent rows), or writes nothing at all. Whatever it did not
+//! rotate goes to [`rotate`] unchanged ([`rotate_after_one_step`]), which
+//! decides every other outcome exactly as without the step: the step either
+//! gives the answer the policy would give or leaves the decision to it.
+//! Concurrent presentations of one token still rotate once: the step holds
+//! the row before it checks `used_at`, so a loser sees it used up and falls
+//! back, to be answered as a repeat or as reuse.
 //!
 //! # What is kept of a used-up token, and for how long
 //!
@@ -71,9 +91,15 @@
 //! successor per family (on PostgreSQL, rarely one more for a while, when
 //! the row was held by another transaction at that moment).
 //!
-//! The functions here ([`rotate`], [`revoke_family_of`], [`start_family`])
-//! are what the backends' [`Store`](super::Store) methods of the same purpose
-//! call; they never see SQL, and the backends never decide.
+//! The functions here ([`rotate`], [`rotate_after_one_step`],
+//! [`revoke_family_of`], [`start_family`]) are what the backends'
+//! [`Store`](super::Store) methods of the same purpose call; they never see
+//! SQL, and the backends never decide, with two exceptions on PostgreSQL,
+//! where each statement is a round trip: logout there is one statement
+//! (`sigil_revoke_family_of`) applying [`revoke_family_of`]'s rule (a stored
+//! token's family is revoked, keeping an earlier revocation; an unknown token
+//! changes nothing), and login one statement writing the family and its first
+//! token, the rows [`start_family`] writes.
 
 use std::fmt;
 use std::future::Future;
@@ -331,9 +357,11 @@ pub(super) fn verdict(
     now: DateTime<Utc>,
     reuse_interval: Duration,
 ) -> Verdict {
-    // A disabled owner counts as revoked even if a family slipped past the
-    // revocation done when disabling (e.g. a login racing with it).
-    if token.family_revoked || token.owner_disabled {
+    if is_rotation(token, now) {
+        Verdict::Rotate
+    } else if token.family_revoked || token.owner_disabled {
+        // A disabled owner counts as revoked even if a family slipped past
+        // the revocation done when disabling (e.g. a login racing with it).
         Verdict::Revoked
     } else if let Some(used_at) = token.used_at {
         if is_repeat(token, used_at, now, reuse_interval) {
@@ -343,10 +371,69 @@ pub(super) fn verdict(
         } else {
             Verdict::Reused
         }
-    } else if token.expires_at <= now {
-        Verdict::Expired
     } else {
-        Verdict::Rotate
+        // Unused, of a live family and owner, and still no rotation: it is
+        // past its expiry.
+        Verdict::Expired
+    }
+}
+
+/// Whether presenting `token` at `now` rotates it: the `Rotated` row of the
+/// table in the module docs, and exactly the tokens for which [`verdict`]
+/// answers [`Verdict::Rotate`], whatever the reuse interval. A backend's
+/// [`OneStep`] rotates when, and only when, this holds of the rows it holds.
+pub(super) fn is_rotation(token: &StoredToken, now: DateTime<Utc>) -> bool {
+    !token.family_revoked
+        && !token.owner_disabled
+        && token.used_at.is_none()
+        && token.expires_at > now
+}
+
+/// What a backend's one-step rotation did (see "The common case in one step"
+/// in the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum OneStep {
+    /// [`is_rotation`] held of the token's row and its family's, as held by
+    /// the step, and the step has durably written what the `Rotate` arm of
+    /// [`rotate`] writes.
+    Rotated {
+        /// Owner of the family.
+        user_id: Uuid,
+        /// The family the new token joined.
+        family_id: Uuid,
+        /// The scope granted when the family was started.
+        scope: String,
+    },
+    /// Nothing was written: the token as a reader saw it at the start of the
+    /// step (`None`: not stored), for [`rotate`] to decide on.
+    Declined(Option<RefreshTokenState>),
+}
+
+/// Presents the token with hash `presented` at `now` after a backend's
+/// [`OneStep`]: its rotation is the answer; anything it declined is decided
+/// by [`rotate`], from the look at the token the step took, exactly as
+/// without the step.
+pub(super) async fn rotate_after_one_step<W: FamilyWrite>(
+    step: OneStep,
+    begin: impl Future<Output = Result<W, StoreError>> + Send,
+    presented: &[u8],
+    successor: Successor<'_>,
+    now: DateTime<Utc>,
+    reuse_interval: Duration,
+) -> Result<RefreshOutcome, StoreError> {
+    match step {
+        OneStep::Rotated {
+            user_id,
+            family_id,
+            scope,
+        } => Ok(RefreshOutcome::Rotated {
+            user_id,
+            family_id,
+            scope,
+        }),
+        OneStep::Declined(seen) => {
+            rotate(seen, begin, presented, successor, now, reuse_interval).await
+        }
     }
 }
 

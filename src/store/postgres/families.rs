@@ -12,6 +12,15 @@
 //! read of the token get here (`refresh::settled_by_reading`), so made-up
 //! tokens take no lock at all.
 //!
+//! The common case, a presentation that rotates, takes one round trip:
+//! [`rotate_in_one_statement`] calls `sigil_rotate_refresh` (migration 10),
+//! which reads the token as a reader would and, only when that read shows a
+//! token the policy rotates (`refresh::is_rotation`), runs one statement
+//! that takes the same two row locks as [`FamilyWrite::find_token`], checks
+//! the condition again on the rows as locked, and writes the whole rotation.
+//! Everything else comes back declined, with the read, to the full path
+//! above.
+//!
 //! The spent rows of a family (used up, expired, successor used up too) are
 //! deleted as the family rotates ([`FamilyWrite::delete_spent`]) and of
 //! every family by [`purge_spent`]. Both, and the dropping of a sealed copy,
@@ -26,10 +35,11 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::convert::classify;
-use crate::store::StoreError;
 use crate::store::refresh::{
-    FamilyWrite, NewToken, SealedSuccessor, SessionOrigin, StoredSuccessor, StoredToken,
+    CLOCK_ALLOWANCE, FamilyWrite, NewToken, OneStep, SealedSuccessor, SessionOrigin,
+    StoredSuccessor, StoredToken, Successor,
 };
+use crate::store::{RefreshTokenState, StoreError};
 
 /// The `SELECT` of the ids of spent `refresh_tokens t` rows at the time
 /// `$1` (used up, expired by then, and not waiting for a repeat: the
@@ -271,6 +281,104 @@ impl FamilyTransaction {
             expires_at: row.try_get("expires_at").map_err(classify)?,
         }))
     }
+}
+
+/// Presents the token with hash `presented` at `now` in one round trip (see
+/// the module docs): rotated to `successor` if `refresh::is_rotation` holds
+/// of its rows as locked, otherwise declined with the token as first read.
+pub(super) async fn rotate_in_one_statement(
+    pool: &PgPool,
+    presented: &[u8],
+    successor: Successor<'_>,
+    now: DateTime<Utc>,
+) -> Result<OneStep, StoreError> {
+    let row = sqlx::query(
+        "SELECT family_id, user_id, scope, created_at, expires_at, used, family_revoked, \
+         owner_disabled, rotated FROM sigil_rotate_refresh($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(presented)
+    .bind(now)
+    .bind(Uuid::new_v4())
+    .bind(successor.hash)
+    .bind(successor.expires_at)
+    .bind(successor.sealed)
+    .bind(now - CLOCK_ALLOWANCE)
+    .fetch_optional(pool)
+    .await
+    .map_err(classify)?;
+    let Some(row) = row else {
+        return Ok(OneStep::Declined(None));
+    };
+    let flag = |column: &str| row.try_get::<bool, _>(column).map_err(classify);
+    let user_id = row.try_get("user_id").map_err(classify)?;
+    let family_id = row.try_get("family_id").map_err(classify)?;
+    let scope = row.try_get("scope").map_err(classify)?;
+    if flag("rotated")? {
+        return Ok(OneStep::Rotated {
+            user_id,
+            family_id,
+            scope,
+        });
+    }
+    Ok(OneStep::Declined(Some(RefreshTokenState {
+        user_id,
+        family_id,
+        scope,
+        created_at: row.try_get("created_at").map_err(classify)?,
+        expires_at: row.try_get("expires_at").map_err(classify)?,
+        used: flag("used")?,
+        family_revoked: flag("family_revoked")?,
+        owner_disabled: flag("owner_disabled")?,
+    })))
+}
+
+/// Revokes the family of the token with hash `presented` (logout) in one
+/// round trip, by the rule of `refresh::revoke_family_of`; `false` if no
+/// such token is stored. See `sigil_revoke_family_of` in migration 10.
+pub(super) async fn revoke_in_one_statement(
+    pool: &PgPool,
+    presented: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    sqlx::query_scalar("SELECT sigil_revoke_family_of($1, $2)")
+        .bind(presented)
+        .bind(now)
+        .fetch_one(pool)
+        .await
+        .map_err(classify)
+}
+
+/// Starts a family for `user_id` holding its first token, in one statement;
+/// returns the new family's id. The same rows as `refresh::start_family`
+/// writes through [`FamilyWrite`].
+pub(super) async fn start_in_one_statement(
+    pool: &PgPool,
+    user_id: Uuid,
+    scope: &str,
+    origin: &SessionOrigin,
+    first: NewToken<'_>,
+    now: DateTime<Utc>,
+) -> Result<Uuid, StoreError> {
+    let family_id = Uuid::new_v4();
+    sqlx::query(
+        "WITH family AS (INSERT INTO refresh_families (id, user_id, scope, created_at, \
+         last_used_at, user_agent, client_addr) VALUES ($1, $2, $3, $4, $4, $5, $6)) \
+         INSERT INTO refresh_tokens (id, family_id, token_hash, created_at, expires_at) \
+         VALUES ($7, $1, $8, $4, $9)",
+    )
+    .bind(family_id)
+    .bind(user_id)
+    .bind(scope)
+    .bind(now)
+    .bind(origin.user_agent.as_deref())
+    .bind(origin.client_addr.as_deref())
+    .bind(Uuid::new_v4())
+    .bind(first.hash)
+    .bind(first.expires_at)
+    .execute(pool)
+    .await
+    .map_err(classify)?;
+    Ok(family_id)
 }
 
 /// Marks every live family of a user revoked.

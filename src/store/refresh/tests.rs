@@ -223,3 +223,67 @@ fn the_sealed_successor_is_never_printed() {
     let sealed = SealedSuccessor(b"secret bytes".to_vec());
     assert_eq!(format!("{sealed:?}"), "SealedSuccessor(<redacted>)");
 }
+
+#[test]
+fn the_one_step_condition_is_exactly_the_rotate_row_of_the_policy() {
+    // Every combination of what `verdict` looks at: the family, the owner,
+    // whether and when the token was used up, its successor, its expiry,
+    // and the interval.
+    let now = Utc::now();
+    let successors = [
+        None,
+        Some(StoredSuccessor {
+            sealed: Some(SealedSuccessor(vec![1])),
+            used_at: None,
+            expires_at: now + TimeDelta::days(1),
+        }),
+        Some(StoredSuccessor {
+            sealed: None,
+            used_at: Some(now),
+            expires_at: now,
+        }),
+    ];
+    let used_ats = [
+        None,
+        Some(now - TimeDelta::seconds(1)),
+        Some(now - TimeDelta::days(2)),
+        Some(now + TimeDelta::seconds(1)),
+    ];
+    let expiries = [
+        now - TimeDelta::seconds(1),
+        now,
+        now + TimeDelta::microseconds(1),
+        now + TimeDelta::days(1),
+    ];
+    let mut rotations = 0;
+    for family_revoked in [false, true] {
+        for owner_disabled in [false, true] {
+            for used_at in used_ats {
+                for successor in &successors {
+                    for expires_at in expiries {
+                        for interval in [Duration::ZERO, INTERVAL] {
+                            let token = StoredToken {
+                                family_revoked,
+                                owner_disabled,
+                                used_at,
+                                successor: successor.clone(),
+                                expires_at,
+                                ..fresh_token(now)
+                            };
+                            // The row as the module docs' table states it.
+                            let the_row = !family_revoked
+                                && !owner_disabled
+                                && used_at.is_none()
+                                && expires_at > now;
+                            let rotates = verdict(&token, now, interval) == Verdict::Rotate;
+                            assert_eq!(rotates, the_row, "{token:?} {interval:?}");
+                            assert_eq!(is_rotation(&token, now), the_row, "{token:?}");
+                            rotations += usize::from(rotates);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(rotations > 0);
+}

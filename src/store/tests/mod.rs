@@ -7,7 +7,8 @@
 //! `SIGIL_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`),
 //! read when the test runs. Without that variable each PostgreSQL test prints
 //! a `SKIPPED:` line and passes, or fails under `CI=true` (see `database`).
-//! `lifecycle` and `postgres_lifecycle` test what only one backend has.
+//! `lifecycle`, `postgres_lifecycle` and `one_statement` test what only one
+//! backend has.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,6 +56,7 @@ mod cached;
 pub(crate) mod database;
 mod freezer;
 mod lifecycle;
+mod one_statement;
 mod postgres_lifecycle;
 mod purge;
 mod refresh;
