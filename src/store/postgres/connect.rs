@@ -16,6 +16,9 @@ use crate::store::migrate::{self, migrate_error};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a pooled connection (including opening one).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pooled connection idle for longer than this is pinged before it is
+/// handed out; one used more recently is handed out as it is.
+const CHECK_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Brings the schema at `url` up to date and opens a pool of at most
 /// `max_connections` (at least one) connections to it.
@@ -27,6 +30,20 @@ pub(super) async fn migrated_pool(url: &str, max_connections: u32) -> Result<PgP
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // sqlx pings every connection it hands out by default: one more round
+        // trip before every query, as many as a refresh's one statement. A
+        // connection that was in use within the last second is not stale;
+        // one idle for longer (a database restart may have cut it) is pinged,
+        // and on failure closed and replaced.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .map_err(classify)
