@@ -27,15 +27,22 @@ async fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            sigil::telemetry::init(settings.log_format);
+            // Held to the end of this arm: dropping it writes out every
+            // queued log line, before the last words on stderr below and
+            // before the process exits (every way out of `serve` returns
+            // through here; nothing calls `process::exit`).
+            let log = sigil::telemetry::init_server(settings.log_format);
             let app = match Application::build(settings).await {
                 Ok(app) => app,
                 Err(e) => {
                     tracing::error!(error = %e, "start-up failed");
+                    drop(log);
                     return fail(e);
                 }
             };
-            match app.run_until_stopped(shutdown_signal()).await {
+            let result = app.run_until_stopped(shutdown_signal()).await;
+            drop(log);
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }

@@ -14,7 +14,7 @@ use poem_openapi::{OAuthScopes, SecurityScheme, auth::Bearer};
 use poem::http::StatusCode;
 
 use super::problem::ApiError;
-use crate::accounts::{Account, Accounts, Principal};
+use crate::accounts::{Account, Accounts, Caller, Principal};
 
 /// The built-in scopes, as OpenAPI shows them.
 #[derive(OAuthScopes)]
@@ -60,15 +60,25 @@ impl BearerAuth {
     /// The user behind the token; 403 for a client-credentials token, which
     /// has no user (routes about "me" are for people).
     pub fn user(&self) -> Result<&Account, ApiError> {
-        self.0.user().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                Some("not-a-user"),
-                "Not a user",
-                "This route is about the signed-in user; a client-credentials token has none.",
-            )
-        })
+        self.0.user().ok_or_else(not_a_user)
     }
+
+    /// [`BearerAuth::user`], taken out of the principal (no copy).
+    pub fn into_user(self) -> Result<Account, ApiError> {
+        match self.0.caller {
+            Caller::User(user) => Ok(user),
+            Caller::Client(_) => Err(not_a_user()),
+        }
+    }
+}
+
+fn not_a_user() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        Some("not-a-user"),
+        "Not a user",
+        "This route is about the signed-in user; a client-credentials token has none.",
+    )
 }
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {

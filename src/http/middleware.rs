@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use poem::http::{HeaderValue, StatusCode, header};
+use poem::http::{HeaderName, HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::client_addr::{ClientAddr, TrustedProxies};
 use super::problem::{ApiError, error_description, oauth_code};
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::{ACCESS_TARGET, ClientField};
 
 /// Largest request body accepted (SPEC §2).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -254,13 +255,15 @@ pub async fn trace_request<E: Endpoint>(
     mut req: Request,
     observe: &Observe,
 ) -> poem::Result<Response> {
+    // Nothing here allocates for the log but the line itself: the id is kept
+    // on the stack, and the span's fields format straight into the span's
+    // record.
     let id = req
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_sane_request_id(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| Uuid::new_v4().to_string());
+        .map_or_else(RequestId::generate, RequestId::copy);
     let (client, unusable) = match super::client_addr::client_of(&observe.proxies, &req) {
         Ok(client) => (client, None),
         // Logged as the proxy; the request goes no further.
@@ -269,11 +272,16 @@ pub async fn trace_request<E: Endpoint>(
             Some(why),
         ),
     };
-    let route = observe.routes.route_of(req.uri().path()).to_owned();
+    let route = observe.routes.route_of(req.uri().path());
     let method = req.method().clone();
     req.extensions_mut().insert(ClientAddr(client));
-    let client = crate::telemetry::client_field(client);
-    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), client = %client);
+    let span = tracing::info_span!(
+        "request",
+        id = %id.as_str(),
+        method = %method,
+        path = %req.uri().path(),
+        client = %ClientField(client)
+    );
     let started = Instant::now();
     let result = match unusable {
         None => next
@@ -294,21 +302,50 @@ pub async fn trace_request<E: Endpoint>(
         Err(e) => to_problem(e).await,
     };
     let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
     observe
         .metrics
-        .request(&route, method.as_str(), response.status().as_u16(), elapsed);
+        .request(route, method.as_str(), status, elapsed);
     let elapsed_ms = elapsed * 1000.0;
-    span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms,
-            "request finished"
-        )
-    });
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, v);
+    // The access log: one line per request, its own target so that
+    // `RUST_LOG=…,sigil::access=off` turns exactly it off.
+    span.in_scope(|| tracing::info!(target: ACCESS_TARGET, status, elapsed_ms, "request finished"));
+    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     Ok(response)
+}
+
+/// The header [`REQUEST_ID`], parsed once.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
+
+/// A request id, on the stack: a sane client one ([`is_sane_request_id`],
+/// at most 64 bytes) or a new UUID.
+struct RequestId {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl RequestId {
+    fn generate() -> RequestId {
+        let mut bytes = [0u8; 64];
+        let len = Uuid::new_v4().hyphenated().encode_lower(&mut bytes).len();
+        RequestId { bytes, len }
+    }
+
+    /// `id` must be sane (so at most 64 bytes, all ASCII).
+    fn copy(id: &str) -> RequestId {
+        let mut bytes = [0u8; 64];
+        let len = id.len().min(bytes.len());
+        bytes[..len].copy_from_slice(&id.as_bytes()[..len]);
+        RequestId { bytes, len }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever copied in (a UUID, or a sane id, cut at most at
+        // a byte boundary of ASCII).
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("-")
+    }
 }
 
 /// At most 64 characters of letters, digits, `-`, `_`, `.` — nothing that could

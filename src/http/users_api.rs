@@ -129,7 +129,7 @@ impl UsersApi {
     /// The signed-in user; 403 for a client-credentials token.
     #[oai(path = "/me", method = "get", tag = "Tag::Me")]
     async fn me(&self, auth: BearerAuth) -> Result<MeResponse, ApiError> {
-        let user = auth.user()?.clone();
+        let user = auth.into_user()?;
         Ok(MeResponse::Ok(Json(Me {
             id: user.id,
             email: user.email,

@@ -40,7 +40,9 @@
 //!
 //! Only hits of [`Store::user_unless_revoked`] and
 //! [`Store::is_access_token_revoked`] come from memory; every other method
-//! goes to the backend.
+//! goes to the backend. [`Store::user_unless_revoked`] answers users with an
+//! empty `password_hash`, from memory or not: a bearer check has no use for
+//! it, and the cache holds no password hash.
 
 mod change_file;
 mod notifications;
@@ -120,8 +122,10 @@ struct State {
     generation: u64,
     /// The change file as last seen (SQLite files).
     seen: Option<Signature>,
-    /// Users as read by bearer checks, by id.
-    users: HashMap<Uuid, User>,
+    /// Users as read by bearer checks, by id, without their password hash
+    /// (bearer checks never read it; memory never holds it): shared, so that
+    /// a hit copies the user out after the lock is released.
+    users: HashMap<Uuid, Arc<User>>,
     /// Every revoked access token's `jti`, once read.
     revoked: Option<HashSet<String>>,
 }
@@ -131,6 +135,15 @@ impl State {
         self.generation += 1;
         self.users.clear();
         self.revoked = None;
+    }
+}
+
+/// `user` with an empty password hash: what [`Store::user_unless_revoked`]
+/// answers here, from memory or not, so that both answers are alike.
+fn without_password_hash(user: User) -> User {
+    User {
+        password_hash: String::new(),
+        ..user
     }
 }
 
@@ -285,11 +298,14 @@ impl Store for CachedStore {
             if revoked.contains(jti) {
                 return Some(None);
             }
-            state.users.get(&id).map(|user| Some(user.clone()))
+            state.users.get(&id).map(|user| Some(Arc::clone(user)))
         });
         let (generation, load_revoked) = match found {
-            Lookup::Hit(answer) => return Ok(answer),
-            Lookup::Off => return self.inner.user_unless_revoked(id, jti).await,
+            Lookup::Hit(answer) => return Ok(answer.map(|user| User::clone(&user))),
+            Lookup::Off => {
+                let user = self.inner.user_unless_revoked(id, jti).await?;
+                return Ok(user.map(without_password_hash));
+            }
             Lookup::Miss {
                 generation,
                 load_revoked,
@@ -298,13 +314,18 @@ impl Store for CachedStore {
         if load_revoked {
             self.load_revoked(generation).await?;
         }
-        let user = self.inner.user_unless_revoked(id, jti).await?;
+        let user = self
+            .inner
+            .user_unless_revoked(id, jti)
+            .await?
+            .map(without_password_hash);
         if let Some(user) = &user {
+            let held = Arc::new(user.clone());
             self.keep(generation, |state| {
                 if state.users.len() >= MAX_CACHED_USERS {
                     state.users.clear();
                 }
-                state.users.insert(user.id, user.clone());
+                state.users.insert(held.id, held);
             });
         }
         Ok(user)

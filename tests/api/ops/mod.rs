@@ -4,6 +4,7 @@
 
 use crate::helpers;
 
+mod access_log;
 mod cli;
 mod durations;
 mod keys_folder;
