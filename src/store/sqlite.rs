@@ -371,6 +371,8 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let seen = self.refresh_token_state(token_hash).await?;
+        // What `refresh::revoke_family_of` answers from the reader, without
+        // queueing (it decides again inside the batch).
         match &seen {
             None => return Ok(false),
             Some(seen) if seen.family_revoked => return Ok(true),
