@@ -10,9 +10,12 @@
 //! (`revocations`). Every write goes through one writer connection, and
 //! every writing transaction starts with `BEGIN IMMEDIATE`, so it holds the
 //! database's write lock from its first read and concurrent writers queue up
-//! instead of failing half-way.
+//! instead of failing half-way. The writes of refresh families and of new
+//! users that arrive together share one transaction and one fsync
+//! (`group_commit`); each caller is answered after that commit.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +29,7 @@ use uuid::Uuid;
 use crate::config::ThrottlePolicy;
 
 use super::migrate::{self, migrate_error};
-use super::refresh::{self, NewToken};
+use super::refresh;
 use super::{
     ADMIN_SCOPE, Attempt, Client, ClientPatch, ClientWithSecrets, LockSchedule, NewClient, NewUser,
     Purged, RefreshOutcome, RefreshTokenState, Session, SessionOrigin, Store, StoreError,
@@ -36,12 +39,14 @@ use super::{
 mod clients;
 mod convert;
 mod families;
+mod group_commit;
 mod revocations;
 mod sessions;
 mod throttle;
 
-use convert::{classify, encode_scopes, is_email_conflict, prepare_file, ts, user_from_row};
-use families::{FamilyTransaction, revoke_families_of_user};
+use convert::{classify, encode_scopes, prepare_file, user_from_row};
+use families::revoke_families_of_user;
+use group_commit::{Answer, GroupCommit, Work};
 
 /// Pool size used by [`SqliteStore::connect`] for a database file.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
@@ -72,6 +77,8 @@ pub struct SqliteStore {
     /// in SQLite's busy handler for 1, 2, 5, 10… ms, which under a burst of
     /// refreshes cost both throughput and CPU (profiled for scripts/bench.sh).
     writer: SqlitePool,
+    /// The batches of writes on `writer` that share one commit.
+    batches: Arc<GroupCommit>,
 }
 
 impl SqliteStore {
@@ -136,7 +143,12 @@ impl SqliteStore {
                 .map_err(classify)?
         };
         tracing::debug!("sqlite store ready");
-        Ok(SqliteStore { pool, writer })
+        let batches = Arc::new(GroupCommit::new(writer.clone()));
+        Ok(SqliteStore {
+            pool,
+            writer,
+            batches,
+        })
     }
 
     /// Closes every pooled connection, waiting for running queries to end.
@@ -160,10 +172,24 @@ impl SqliteStore {
             .map_err(classify)
     }
 
-    /// Starts a write transaction for the refresh-family policy.
-    async fn begin_family(&self) -> Result<FamilyTransaction, StoreError> {
-        self.begin_write().await.map(FamilyTransaction)
+    /// The writer pool, for tests that hold the writer connection.
+    #[cfg(test)]
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
+
+    /// The batches of writes, for tests that count commits.
+    #[cfg(test)]
+    fn batches(&self) -> &GroupCommit {
+        &self.batches
+    }
+}
+
+/// An answer of a kind the work queued never gets.
+fn unexpected_answer() -> StoreError {
+    StoreError::Other(sqlx::Error::Protocol(
+        "unexpected answer from the batch of writes".into(),
+    ))
 }
 
 #[async_trait]
@@ -186,27 +212,10 @@ impl Store for SqliteStore {
             disabled: false,
             created_at: Utc::now().trunc_subsecs(6),
         };
-        sqlx::query(
-            "INSERT INTO users (id, email, email_lower, name, password_hash, scopes, disabled, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-        )
-        .bind(user.id.to_string())
-        .bind(&user.email)
-        .bind(user.email.to_lowercase())
-        .bind(&user.name)
-        .bind(&user.password_hash)
-        .bind(encode_scopes(&user.scopes)?)
-        .bind(ts(user.created_at))
-        .execute(&self.writer)
-        .await
-        .map_err(|e| {
-            if is_email_conflict(&e) {
-                StoreError::EmailTaken
-            } else {
-                classify(e)
-            }
-        })?;
-        Ok(user)
+        match self.batches.submit(Work::CreateUser(user)).await? {
+            Answer::UserCreated(user) => Ok(user),
+            _ => Err(unexpected_answer()),
+        }
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
@@ -316,19 +325,18 @@ impl Store for SqliteStore {
         expires_at: DateTime<Utc>,
         origin: &SessionOrigin,
     ) -> Result<Uuid, StoreError> {
-        let first = NewToken {
-            hash: token_hash,
-            expires_at,
-        };
-        refresh::start_family(
-            self.begin_family().await?,
+        let work = Work::StartFamily {
             user_id,
-            scope,
-            origin,
-            first,
-            Utc::now(),
-        )
-        .await
+            scope: scope.to_owned(),
+            origin: origin.clone(),
+            first_hash: token_hash.to_vec(),
+            expires_at,
+            now: Utc::now(),
+        };
+        match self.batches.submit(work).await? {
+            Answer::FamilyStarted(family_id) => Ok(family_id),
+            _ => Err(unexpected_answer()),
+        }
     }
 
     async fn rotate_refresh(
@@ -339,8 +347,22 @@ impl Store for SqliteStore {
         reuse_interval: Duration,
     ) -> Result<RefreshOutcome, StoreError> {
         let seen = self.refresh_token_state(token_hash).await?;
-        let begin = self.begin_family();
-        refresh::rotate(seen, begin, token_hash, successor, now, reuse_interval).await
+        if let Some(outcome) = refresh::settled_by_reading(seen.as_ref(), now) {
+            return Ok(outcome);
+        }
+        let work = Work::Rotate {
+            seen,
+            presented: token_hash.to_vec(),
+            successor_hash: successor.hash.to_vec(),
+            successor_expires_at: successor.expires_at,
+            sealed: successor.sealed.map(<[u8]>::to_vec),
+            now,
+            reuse_interval,
+        };
+        match self.batches.submit(work).await? {
+            Answer::Refresh(outcome) => Ok(outcome),
+            _ => Err(unexpected_answer()),
+        }
     }
 
     async fn revoke_family_of(
@@ -349,7 +371,22 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let seen = self.refresh_token_state(token_hash).await?;
-        refresh::revoke_family_of(seen, self.begin_family(), token_hash, now).await
+        // What `refresh::revoke_family_of` answers from the reader, without
+        // queueing (it decides again inside the batch).
+        match &seen {
+            None => return Ok(false),
+            Some(seen) if seen.family_revoked => return Ok(true),
+            Some(_) => {}
+        }
+        let work = Work::RevokeFamily {
+            seen,
+            presented: token_hash.to_vec(),
+            now,
+        };
+        match self.batches.submit(work).await? {
+            Answer::FamilyRevoked(found) => Ok(found),
+            _ => Err(unexpected_answer()),
+        }
     }
 
     async fn revoke_user_families(

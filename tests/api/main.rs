@@ -122,7 +122,7 @@ macro_rules! per_backend {
 
 per_backend! {
     both {
-        accounts: [admin, concurrency, login, refresh, refresh_storage, register, reuse_interval, sessions, user_cache],
+        accounts: [admin, concurrency, crash_during_refresh, login, refresh, refresh_storage, register, reuse_interval, sessions, user_cache],
         clients: [support, admin_api, bad_input, client_auth, cli, grant],
         abuse: [abandoned, distributed, privileges, proxies, throttling],
         http: [requests],

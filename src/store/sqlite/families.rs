@@ -1,10 +1,14 @@
 //! The SQLite backend's storage steps for refresh-token families
 //! ([`FamilyWrite`]), and the revocation of a user's families.
 //!
-//! A [`FamilyTransaction`] is a `BEGIN IMMEDIATE` transaction on the one
-//! writer connection: it holds the database's write lock from its first read,
-//! so the rows [`FamilyWrite::find_token`] reads (the presented token, its
-//! family, and the successor it was used up for) cannot change under it.
+//! A [`FamilyTransaction`] is a savepoint inside the `BEGIN IMMEDIATE`
+//! transaction of a batch of writes on the one writer connection
+//! (`group_commit`): that transaction holds the database's write lock from
+//! its first read, so the rows [`FamilyWrite::find_token`] reads (the
+//! presented token, its family, and the successor it was used up for) cannot
+//! change under it, and the jobs of one batch run one after the other. Its
+//! [`FamilyWrite::commit`] releases the savepoint; the batch's `COMMIT`
+//! makes it durable, before anyone is answered.
 //! Only presentations the policy cannot settle from a reader's look at the
 //! token get here (`refresh::settled_by_reading`), so made-up tokens never
 //! queue on the writer.
@@ -38,10 +42,10 @@ macro_rules! spent {
     };
 }
 
-/// An open write transaction on refresh families.
-pub(super) struct FamilyTransaction(pub(super) Transaction<'static, Sqlite>);
+/// An open savepoint of a batch's write transaction, on refresh families.
+pub(super) struct FamilyTransaction<'c>(pub(super) Transaction<'c, Sqlite>);
 
-impl FamilyWrite for FamilyTransaction {
+impl FamilyWrite for FamilyTransaction<'_> {
     async fn find_token(&mut self, token_hash: &[u8]) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
             "SELECT t.id, t.family_id, t.expires_at, t.used_at, t.successor_id, \
@@ -214,7 +218,7 @@ impl FamilyWrite for FamilyTransaction {
     }
 }
 
-impl FamilyTransaction {
+impl FamilyTransaction<'_> {
     /// Adds an unused token with the row id `id` to a family.
     async fn insert_token_as(
         &mut self,
