@@ -12,6 +12,7 @@
 //! process ends, writes out every pending line before exit. The command-line
 //! tools log straight to stderr ([`init`]), in order with what they print.
 
+mod clock;
 pub mod metrics;
 
 use std::fmt;
@@ -209,6 +210,7 @@ where
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
+        .with_timer(clock::Timestamp)
         .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
