@@ -574,10 +574,8 @@ pub(super) async fn revoke_family_of<W: FamilyWrite>(
     presented: &[u8],
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    match seen {
-        None => return Ok(false),
-        Some(seen) if seen.family_revoked => return Ok(true),
-        Some(_) => {}
+    if let Some(found) = logout_settled_by_reading(seen.as_ref()) {
+        return Ok(found);
     }
     let mut tx = begin.await?;
     let Some(token) = tx.find_token(presented).await? else {
@@ -587,6 +585,18 @@ pub(super) async fn revoke_family_of<W: FamilyWrite>(
     tx.revoke_family(token.family_id, now).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// What [`revoke_family_of`] answers from a reader's look at the presented
+/// token, with no write: `false` for a token that is not stored, `true` for
+/// one whose family is already revoked (nothing undoes either). `None`: it
+/// takes the write transaction.
+pub(super) fn logout_settled_by_reading(seen: Option<&RefreshTokenState>) -> Option<bool> {
+    match seen {
+        None => Some(false),
+        Some(seen) if seen.family_revoked => Some(true),
+        Some(_) => None,
+    }
 }
 
 /// Starts a family for `user_id` holding its first token; returns the new

@@ -371,12 +371,10 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let seen = self.refresh_token_state(token_hash).await?;
-        // What `refresh::revoke_family_of` answers from the reader, without
-        // queueing (it decides again inside the batch).
-        match &seen {
-            None => return Ok(false),
-            Some(seen) if seen.family_revoked => return Ok(true),
-            Some(_) => {}
+        // Answered from the reader without queueing, as the policy would
+        // (it decides again inside the batch).
+        if let Some(found) = refresh::logout_settled_by_reading(seen.as_ref()) {
+            return Ok(found);
         }
         let work = Work::RevokeFamily {
             seen,
